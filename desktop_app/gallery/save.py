@@ -144,7 +144,7 @@ def build_metadata(
         width=width,
         height=height,
         model_hash=digest,
-        model_name=model.id if model is not None else request.model_id,
+        model_name=request.model_id,
         version=f"Diffuse Studio {found['app']}",
     )
     recipe = {

@@ -1,0 +1,189 @@
+"""Reading an image's recipe back, whoever made it.
+
+Sources, tried in this order: this app's JSON chunk (exact), InvokeAI's ``invokeai_metadata``,
+ComfyUI's ``prompt`` graph, the AUTOMATIC1111 ``parameters`` text (PNG chunk, or EXIF UserComment
+in JPEG/WebP). The result is a ``GenerationRequest``-compatible dict, plus what was present but
+could not be used (``unknown``) and what was wrong (``errors``). Garbled input is reported, never
+raised: ``read_metadata`` only raises for a file that cannot be opened at all, and
+``request_from_image_file`` raises ``MetadataError`` with a message for the user.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from desktop_app.engine.request import GenerationRequest
+from desktop_app.gallery import foreign
+from desktop_app.gallery.a1111 import parse_parameters
+from desktop_app.gallery.save import JSON_KEY, PARAMETERS_KEY
+
+log = logging.getLogger(__name__)
+
+EXIF_IFD = 0x8769
+USER_COMMENT = 0x9286
+_REQUEST_FIELDS = set(GenerationRequest.__dataclass_fields__)
+
+
+class MetadataError(ValueError):
+    """An image whose settings cannot be restored; the message says why."""
+
+
+@dataclass
+class ImageMetadata:
+    source: str = "none"  # "diffuse-studio", "a1111", "comfyui", "invokeai" or "none"
+    request: dict[str, Any] = field(default_factory=dict)  # this image's own recipe (its seed, batch 1)
+    unknown: dict[str, Any] = field(default_factory=dict)  # present, but no control to put it in
+    errors: list[str] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)  # model hash/name, versions, batch…
+    parameters: str = ""  # the A1111 text as stored (for "copy parameters")
+    width: int = 0
+    height: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.request.get("prompt") is not None and self.source != "none")
+
+    def to_request(self) -> GenerationRequest:
+        return GenerationRequest.from_dict(self.request)
+
+
+def decode_user_comment(raw: Any) -> str:
+    """An EXIF UserComment: an 8-byte character-code header, then the text."""
+    if isinstance(raw, str):
+        return raw
+    if not isinstance(raw, (bytes, bytearray)):
+        return ""
+    raw = bytes(raw)
+    header, body = raw[:8], raw[8:]
+    if header.startswith(b"UNICODE"):
+        if body[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            return body.decode("utf-16", errors="replace")
+        big = body.decode("utf-16-be", errors="replace")
+        little = body.decode("utf-16-le", errors="replace")
+        # ASCII text in the wrong byte order turns into CJK-range characters; pick the plainer one
+        return big if sum(c < "\u0100" for c in big) >= sum(c < "\u0100" for c in little) else little
+    if header.startswith(b"ASCII") or header == b"\x00" * 8:
+        return body.decode("utf-8", errors="replace").rstrip("\x00")
+    return raw.decode("utf-8", errors="replace").rstrip("\x00")
+
+
+def encode_user_comment(text: str) -> bytes:
+    return b"UNICODE\x00" + text.encode("utf-16-be")
+
+
+def text_chunks(image: Image.Image) -> dict[str, str]:
+    """Text metadata of an opened image: PNG text chunks, and the EXIF UserComment as ``parameters``."""
+    chunks = {k: v for k, v in image.info.items() if isinstance(k, str) and isinstance(v, str)}
+    if PARAMETERS_KEY not in chunks:
+        try:
+            comment = image.getexif().get_ifd(EXIF_IFD).get(USER_COMMENT)
+        except Exception:  # a broken EXIF block is just "no metadata"
+            comment = None
+        if comment:
+            chunks[PARAMETERS_KEY] = decode_user_comment(comment)
+    return chunks
+
+
+def read_metadata(source: Path | str | Image.Image) -> ImageMetadata:
+    """The recipe stored in an image file or an opened image."""
+    if isinstance(source, Image.Image):
+        return metadata_from_chunks(text_chunks(source), source.size)
+    try:
+        with Image.open(source) as image:
+            return metadata_from_chunks(text_chunks(image), image.size)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        result = ImageMetadata()
+        result.errors.append(f"{Path(source).name} could not be read as an image ({exc})")
+        return result
+
+
+def metadata_from_chunks(chunks: dict[str, str], size: tuple[int, int] = (0, 0)) -> ImageMetadata:
+    result = ImageMetadata(width=size[0], height=size[1], parameters=chunks.get(PARAMETERS_KEY, ""))
+    readers = (
+        (JSON_KEY, _read_own),
+        ("invokeai_metadata", foreign.read_invokeai),
+        ("prompt", foreign.read_comfyui),
+        (PARAMETERS_KEY, _read_a1111),
+    )
+    for key, reader in readers:
+        if key not in chunks:
+            continue
+        try:
+            reader(chunks[key], result)
+        except Exception as exc:  # garbled data must never take the app down
+            log.debug("reading %s metadata failed", key, exc_info=True)
+            result.errors.append(f"the {key!r} metadata could not be read ({type(exc).__name__}: {exc})")
+            result.request.clear()
+            result.source = "none"
+            continue
+        if result.source != "none":
+            break
+    if result.source == "none" and not result.errors:
+        result.errors.append("the image carries no generation settings")
+    if result.source != "none":
+        _fill_size(result)
+    return result
+
+
+def _fill_size(result: ImageMetadata) -> None:
+    if result.width and result.height:
+        result.request.setdefault("width", result.width)
+        result.request.setdefault("height", result.height)
+    unknown_fields = {k: v for k, v in result.request.items() if k not in _REQUEST_FIELDS}
+    for key, value in unknown_fields.items():
+        result.request.pop(key)
+        result.unknown[key] = value
+
+
+def _read_own(text: str, result: ImageMetadata) -> None:
+    recipe = json.loads(text)
+    if not isinstance(recipe, dict) or not isinstance(recipe.get("request"), dict):
+        raise ValueError("the recipe has no request")
+    request = dict(recipe["request"])
+    batch_index = int(recipe.get("batch_index", 0))
+    if request.get("seed") is not None:
+        request["seed"] = int(request["seed"]) + batch_index
+    result.info["batch_request"] = dict(recipe["request"])
+    request["batch_size"] = 1
+    GenerationRequest.from_dict(request)  # raises when the recipe is unusable
+    result.request = request
+    result.info.update(
+        batch_index=batch_index,
+        model=recipe.get("model", {}),
+        versions=recipe.get("versions", {}),
+        created=recipe.get("created", ""),
+        extra=recipe.get("extra", {}),
+    )
+    result.source = "diffuse-studio"
+
+
+def _read_a1111(text: str, result: ImageMetadata) -> None:
+    parsed = parse_parameters(text)
+    result.errors.extend(parsed.errors)
+    result.unknown.update(parsed.unknown)
+    result.info.update(parsed.info)
+    if parsed.fields.get("prompt") or "steps" in parsed.fields:
+        result.request = parsed.fields
+        result.source = "a1111"
+
+
+def request_from_image_file(path: Path | str) -> dict[str, Any]:
+    """The settings of an image file (ours or another tool's) as a ``GenerationRequest`` dict.
+
+    For "use these settings" and for images dropped onto the window. Raises ``MetadataError``
+    with a message for the user when the file has no usable settings.
+    """
+    meta = read_metadata(path)
+    if not meta.ok:
+        reason = "; ".join(meta.errors) or "no generation settings were found"
+        raise MetadataError(f"{Path(path).name}: {reason}")
+    try:
+        return meta.to_request().to_dict()
+    except (TypeError, ValueError) as exc:
+        raise MetadataError(f"{Path(path).name}: the settings are incomplete ({exc})") from exc

@@ -1,0 +1,250 @@
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from desktop_app.engine.models import ModelInfo
+from desktop_app.engine.request import GenerationRequest
+from desktop_app.gallery import save as save_module
+from desktop_app.gallery.a1111 import format_parameters, parse_parameters
+from desktop_app.gallery.metadata import MetadataError, read_metadata, request_from_image_file
+from desktop_app.gallery.save import DiskFullError, SaveError, save_image
+
+from .conftest import make_request, tiny_image
+
+
+def _model(tmp_path: Path) -> ModelInfo:
+    folder = tmp_path / "my-model"
+    (folder / "unet").mkdir(parents=True)
+    (folder / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"weights" * 100)
+    return ModelInfo(id="my-model", name="My Model", path=folder, family="SD 1.x", pipeline_class="StableDiffusionPipeline",
+                     native_size=(512, 512), latent_factor=8, latent_channels=4, scheduler_config={})
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("index", [0, 2])
+def test_round_trip_own_format(out_dir, tmp_path, index):
+    model = _model(tmp_path)
+    request = make_request(scheduler="DDIM", eta=0.3, classifier_target="red circle", classifier_scale=2.5, batch_size=3)
+    path = save_image(tiny_image(), request, model=model, output_dir=out_dir, index_in_batch=index,
+                      extra={"device": "cpu", "dtype": "float32"})
+    assert path.parent.parent == out_dir and path.suffix == ".png"
+    meta = read_metadata(path)
+    assert meta.source == "diffuse-studio" and not meta.errors
+    assert meta.to_request() == request.replace(seed=request.seed + index, batch_size=1)
+    assert GenerationRequest.from_dict(meta.info["batch_request"]) == request
+    assert meta.info["batch_index"] == index
+    assert meta.info["model"]["hash"] == __import__("hashlib").sha256(b"weights" * 100).hexdigest()[:10]
+    assert meta.info["extra"]["device"] == "cpu" and meta.info["versions"]["app"]
+    # The A1111 text alone restores every setting that changes the image, too.
+    parsed = parse_parameters(Image.open(path).info["parameters"])
+    assert not parsed.errors and not parsed.unknown
+    own = meta.to_request()
+    for key, value in parsed.fields.items():
+        assert getattr(own, key) == value, key
+
+
+def test_a1111_text_is_in_the_documented_shape():
+    request = make_request(prompt="cat, dog: friends", negative_prompt="", scheduler="DPM++ 2M Karras", guidance_scale=7.0)
+    text = format_parameters(request, width=512, height=768, model_hash="6ce0161689", model_name="v1-5", version="v1")
+    assert text.splitlines() == [
+        "cat, dog: friends",
+        "Steps: 25, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 1234, Size: 512x768, "
+        "Model hash: 6ce0161689, Model: v1-5, Version: v1",
+    ]
+
+
+def test_every_batch_image_has_its_own_seed_and_never_overwrites(out_dir):
+    request = make_request(batch_size=4)
+    paths = [save_image(tiny_image(), request, model=None, output_dir=out_dir, index_in_batch=k) for k in range(4)]
+    paths.append(save_image(tiny_image(), request, model=None, output_dir=out_dir, index_in_batch=0))
+    assert len(set(paths)) == 5
+    assert [read_metadata(p).request["seed"] for p in paths] == [1234, 1235, 1236, 1237, 1234]
+
+
+def test_unicode_prompt_survives(out_dir):
+    request = make_request(prompt="ein Kätzchen 🐱 — 猫\nzweite Zeile", negative_prompt="ñ")
+    path = save_image(tiny_image(), request, model=None, output_dir=out_dir)
+    assert request_from_image_file(path)["prompt"] == request.prompt
+
+
+def test_crash_during_write_leaves_no_file(out_dir, monkeypatch):
+    def crash(fd):
+        raise KeyboardInterrupt  # anything at all may stop a save half way
+
+    monkeypatch.setattr(save_module.os, "fsync", crash)
+    with pytest.raises(KeyboardInterrupt):
+        save_image(tiny_image(), make_request(), model=None, output_dir=out_dir)
+    assert _files(out_dir) == []
+
+
+def test_killed_process_leaves_only_a_hidden_temp_file_that_is_never_listed(out_dir, home):
+    script = textwrap.dedent(f"""
+        import os, signal
+        from PIL import Image
+        from desktop_app.gallery import save
+        from desktop_app.engine.request import GenerationRequest
+        save.os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)
+        save.save_image(Image.new("RGB", (32, 32)), GenerationRequest(prompt="x", seed=1), model=None,
+                        output_dir=__import__("pathlib").Path({str(out_dir)!r}))
+    """)
+    env = {**os.environ, "DIFFUSE_STUDIO_HOME": str(home)}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, cwd=Path(__file__).parents[2], capture_output=True)
+    assert proc.returncode == -9, proc.stderr.decode()
+    files = _files(out_dir)
+    assert all(f.name.startswith(save_module.TEMP_PREFIX) for f in files)
+    from desktop_app.gallery.store import GalleryStore
+
+    with GalleryStore(roots=[out_dir]) as store:
+        store.sync()
+        assert store.count() == 0
+
+
+def test_disk_full_raises_a_clear_error_and_leaves_nothing(out_dir, monkeypatch):
+    real_write = os.write
+
+    def full(fd, data):
+        real_write(fd, bytes(data[:10]))  # part of the file reaches the disk, then it is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(save_module.os, "write", full)
+    with pytest.raises(DiskFullError) as caught:
+        save_image(tiny_image(), make_request(), model=None, output_dir=out_dir)
+    assert isinstance(caught.value, OSError) and caught.value.errno == errno.ENOSPC
+    assert "full" in str(caught.value) and "Free some space" in str(caught.value)
+    assert _files(out_dir) == []
+
+
+def test_unwritable_output_folder_is_a_save_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SaveError, match="could not be saved"):
+        save_image(tiny_image(), make_request(), model=None, output_dir=blocker)
+
+
+# --- other tools' images -----------------------------------------------------------------------
+
+def _png_with(tmp_path: Path, name: str, chunks: dict[str, str]) -> Path:
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    for key, value in chunks.items():
+        info.add_text(key, value)
+    path = tmp_path / name
+    Image.new("RGB", (64, 48)).save(path, pnginfo=info)
+    return path
+
+
+A1111_TEXT = """masterpiece, a castle on a hill, (sunset:1.2)
+Negative prompt: lowres, bad anatomy
+second negative line
+Steps: 30, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7.5, Seed: 3141592653, Size: 512x768, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Clip skip: 2, Lora hashes: "detail: a1b2c3, style: d4e5f6", Version: v1.10.1"""
+
+
+def test_a1111_png(tmp_path):
+    meta = read_metadata(_png_with(tmp_path, "a.png", {"parameters": A1111_TEXT}))
+    assert meta.source == "a1111" and not meta.errors
+    assert meta.request == {
+        "prompt": "masterpiece, a castle on a hill, (sunset:1.2)", "negative_prompt": "lowres, bad anatomy\nsecond negative line",
+        "steps": 30, "scheduler": "DPM++ 2M Karras", "guidance_scale": 7.5, "seed": 3141592653, "width": 512,
+        "height": 768, "model_id": "v1-5-pruned-emaonly",
+    }
+    assert meta.unknown == {"Clip skip": "2", "Lora hashes": "detail: a1b2c3, style: d4e5f6"}
+    assert meta.info["Model hash"] == "6ce0161689"
+
+
+def test_old_a1111_fused_sampler_name(tmp_path):
+    text = "a dog\nSteps: 20, Sampler: DPM++ 2M SDE Karras, CFG scale: 7, Seed: 1, Size: 512x512, Model: x"
+    assert read_metadata(_png_with(tmp_path, "a.png", {"parameters": text})).request["scheduler"] == "DPM++ 2M SDE Karras"
+
+
+def test_a1111_sampler_we_do_not_have_is_reported(tmp_path):
+    text = "a dog\nSteps: 20, Sampler: DPM adaptive, CFG scale: 7, Seed: 1, Size: 512x512"
+    meta = read_metadata(_png_with(tmp_path, "a.png", {"parameters": text}))
+    assert "scheduler" not in meta.request and meta.unknown["Sampler"] == "DPM adaptive"
+    assert request_from_image_file(tmp_path / "a.png")["scheduler"] == GenerationRequest(prompt="").scheduler
+
+
+COMFY_GRAPH = {
+    "3": {"class_type": "KSampler", "inputs": {"seed": 156680208700286, "steps": 20, "cfg": 8, "sampler_name": "dpmpp_2m",
+                                              "scheduler": "karras", "denoise": 1, "model": ["10", 0],
+                                              "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0]}},
+    "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd_xl_base_1.0.safetensors"}},
+    "10": {"class_type": "LoraLoader", "inputs": {"model": ["4", 0], "clip": ["4", 1], "lora_name": "x.safetensors"}},
+    "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 1024, "height": 768, "batch_size": 1}},
+    "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "beautiful scenery, glass bottle", "clip": ["4", 1]}},
+    "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "text, watermark", "clip": ["4", 1]}},
+    "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+    "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "ComfyUI", "images": ["8", 0]}},
+}
+
+
+def test_comfyui_png(tmp_path):
+    path = _png_with(tmp_path, "c.png", {"prompt": json.dumps(COMFY_GRAPH), "workflow": "{}"})
+    meta = read_metadata(path)
+    assert meta.source == "comfyui" and not meta.errors
+    assert meta.request == {
+        "prompt": "beautiful scenery, glass bottle", "negative_prompt": "text, watermark", "seed": 156680208700286,
+        "steps": 20, "guidance_scale": 8.0, "scheduler": "DPM++ 2M Karras", "width": 1024, "height": 768,
+        "batch_size": 1, "model_id": "sd_xl_base_1.0",
+    }
+
+
+INVOKE = {
+    "generation_mode": "txt2img", "positive_prompt": "a cozy cabin in the woods", "negative_prompt": "people",
+    "width": 832, "height": 1216, "seed": 42, "rand_device": "cpu", "cfg_scale": 5.5, "steps": 28,
+    "scheduler": "euler_a", "model": {"key": "abc", "hash": "blake3:ff", "name": "Juggernaut XL v9", "base": "sdxl", "type": "main"},
+    "app_version": "5.0.0",
+}
+
+
+def test_invokeai_png(tmp_path):
+    meta = read_metadata(_png_with(tmp_path, "i.png", {"invokeai_metadata": json.dumps(INVOKE), "invokeai_graph": "{}"}))
+    assert meta.source == "invokeai" and not meta.errors
+    assert meta.request == {
+        "prompt": "a cozy cabin in the woods", "negative_prompt": "people", "seed": 42, "steps": 28,
+        "guidance_scale": 5.5, "width": 832, "height": 1216, "scheduler": "Euler a", "model_id": "Juggernaut XL v9",
+    }
+    assert meta.unknown["generation_mode"] == "txt2img"
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        {"diffuse_studio": "{not json"},
+        {"diffuse_studio": json.dumps({"request": {"steps": 3}})},
+        {"prompt": "[1, 2, 3]"},
+        {"prompt": json.dumps({"1": {"class_type": "KSampler", "inputs": {"steps": "many", "positive": ["9", 0]}}})},
+        {"invokeai_metadata": "null"},
+        {"invokeai_metadata": json.dumps({"positive_prompt": "x", "seed": "abc", "model": 5})},
+        {"parameters": "\x00\x01garbage"},
+        {"parameters": "Steps: x, Sampler: ???, Size: big"},
+        {},
+    ],
+)
+def test_garbled_metadata_is_reported_never_raised(tmp_path, chunks):
+    meta = read_metadata(_png_with(tmp_path, "g.png", chunks))
+    if meta.source == "none":
+        assert meta.errors
+        with pytest.raises(MetadataError):
+            request_from_image_file(tmp_path / "g.png")
+
+
+def test_not_an_image_is_reported(tmp_path):
+    path = tmp_path / "x.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    meta = read_metadata(path)
+    assert meta.source == "none" and "could not be read" in meta.errors[0]
+    with pytest.raises(MetadataError, match="x.png"):
+        request_from_image_file(path)
