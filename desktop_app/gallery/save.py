@@ -161,7 +161,7 @@ def build_metadata(
             "hash": digest,
         },
         "versions": found,
-        "created": created.isoformat(timespec="seconds"),
+        "created": created.isoformat(timespec="microseconds"),
         "extra": extra or {},
     }
     return {PARAMETERS_KEY: parameters, JSON_KEY: json.dumps(recipe, ensure_ascii=True, default=str)}

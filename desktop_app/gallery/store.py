@@ -526,3 +526,8 @@ def add_to_default_index(path: Path, root: Path) -> None:
     with GalleryStore(check=False) as store:
         store.add_root(root)
         store.add_file(path)
+
+
+def open_default_store(extra_roots: Iterable[Path | str] = ()) -> GalleryStore:
+    """The index in the user data folder, over the default output folder and ``extra_roots``."""
+    return GalleryStore(roots=[paths.default_output_dir(), *extra_roots])
