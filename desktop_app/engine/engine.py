@@ -1,0 +1,71 @@
+"""The engine: models, device and the generation loop behind one small interface.
+
+``Engine.generate(request, cancel)`` is a generator of ``StepUpdate``s whose return value is the
+``GenerationResult``; ``Engine.run`` drains it for callers that only want the result. The engine
+is not thread-safe: one thread owns it (the GUI's engine thread, or the CLI's main thread).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Generator
+from pathlib import Path
+
+from desktop_app.engine import device as devices
+from desktop_app.engine.generate import GenerationResult, InvalidRequest, StepUpdate, pick_seed, run_generation
+from desktop_app.engine.loader import LoadedModel, ModelCache
+from desktop_app.engine.models import Discovery, ModelInfo, discover, resolve_model
+from desktop_app.engine.request import GenerationRequest
+
+
+class Engine:
+    def __init__(self, device: str = "auto", precision: str = "auto", extra_model_paths: list[Path | str] = ()):
+        self.placement = devices.choose(device, precision)
+        self.extra_model_paths = list(extra_model_paths)
+        self._cache = ModelCache()
+        self.last_load_seconds = 0.0
+
+    def discover(self) -> Discovery:
+        return discover(self.extra_model_paths)
+
+    def model_info(self, id_or_path: str) -> ModelInfo:
+        return resolve_model(id_or_path, self.extra_model_paths)
+
+    def load(self, id_or_path: str) -> LoadedModel:
+        started = time.perf_counter()
+        loaded = self._cache.get(self.model_info(id_or_path), self.placement)
+        self.last_load_seconds = time.perf_counter() - started
+        return loaded
+
+    def resolve(self, request: GenerationRequest, info: ModelInfo) -> GenerationRequest:
+        """Check ``request`` against ``info`` and fill in the seed and size; raises InvalidRequest."""
+        problems = request.validate(info)
+        if problems:
+            raise InvalidRequest(problems)
+        width, height = request.size_for(info)
+        seed = request.seed if request.seed is not None else pick_seed(request.batch_size)
+        return request.replace(seed=seed, width=width, height=height)
+
+    def generate(
+        self, request: GenerationRequest, cancel: threading.Event | None = None, *, max_fps: float = 15.0
+    ) -> Generator[StepUpdate, None, GenerationResult]:
+        info = self.model_info(request.model_id)
+        request = self.resolve(request, info)
+        loaded = self.load(request.model_id)
+        result = yield from run_generation(loaded, request, cancel, max_fps=max_fps)
+        result.timings["load"] = self.last_load_seconds
+        return result
+
+    def run(self, request: GenerationRequest, cancel: threading.Event | None = None, on_step=None) -> GenerationResult:
+        steps = self.generate(request, cancel)
+        while True:
+            try:
+                update = next(steps)
+            except StopIteration as stop:
+                return stop.value
+            if on_step is not None:
+                on_step(update)
+
+    def unload(self) -> None:
+        self._cache.clear()

@@ -1,0 +1,115 @@
+"""Scheduler names users know from other tools, each mapped to a diffusers scheduler.
+
+A scheduler is always built from the model's own scheduler config (its β schedule, prediction
+type and timestep spacing), with only the options the name implies changed. diffusers is
+imported when a scheduler is built, not when the names are listed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SchedulerSpec:
+    name: str
+    class_name: str
+    options: dict[str, Any] = field(default_factory=dict)
+    takes_eta: bool = False
+    takes_variance: bool = False
+    stochastic: bool = False
+    a1111_sampler: str = ""  # AUTOMATIC1111's "Sampler" value
+    a1111_schedule: str = "Automatic"  # AUTOMATIC1111's "Schedule type" value
+    description: str = ""
+
+
+_SPECS = [
+    SchedulerSpec("DDPM", "DDPMScheduler", takes_variance=True, stochastic=True, a1111_sampler="DDPM",
+                  description="Ancestral sampling of Ho et al.; σ² = βₜ or β̃ₜ. Needs many steps."),
+    SchedulerSpec("DDIM", "DDIMScheduler", takes_eta=True, a1111_sampler="DDIM",
+                  description="Song et al.; η = 0 is deterministic, η = 1 is as noisy as DDPM."),
+    SchedulerSpec("PNDM", "PNDMScheduler", a1111_sampler="PLMS", description="Pseudo linear multistep."),
+    SchedulerSpec("LMS", "LMSDiscreteScheduler", a1111_sampler="LMS", description="Linear multistep (k-diffusion)."),
+    SchedulerSpec("Euler", "EulerDiscreteScheduler", a1111_sampler="Euler", description="First-order ODE solver."),
+    SchedulerSpec("Euler a", "EulerAncestralDiscreteScheduler", stochastic=True, a1111_sampler="Euler a",
+                  description="Euler with fresh noise each step; keeps changing with more steps."),
+    SchedulerSpec("Heun", "HeunDiscreteScheduler", a1111_sampler="Heun", description="Second order: two model calls a step."),
+    SchedulerSpec("DPM2", "KDPM2DiscreteScheduler", a1111_sampler="DPM2", description="Second-order DPM solver (k-diffusion)."),
+    SchedulerSpec("DPM2 a", "KDPM2AncestralDiscreteScheduler", stochastic=True, a1111_sampler="DPM2 a",
+                  description="Ancestral DPM2."),
+    SchedulerSpec("DPM++ 2M", "DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "use_karras_sigmas": False},
+                  a1111_sampler="DPM++ 2M", description="Fast, good at 20–30 steps."),
+    SchedulerSpec("DPM++ 2M Karras", "DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "use_karras_sigmas": True},
+                  a1111_sampler="DPM++ 2M", a1111_schedule="Karras", description="DPM++ 2M on Karras noise levels."),
+    SchedulerSpec("DPM++ 2M SDE", "DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": False},
+                  stochastic=True, a1111_sampler="DPM++ 2M SDE", description="Stochastic DPM++ 2M."),
+    SchedulerSpec("DPM++ 2M SDE Karras", "DPMSolverMultistepScheduler",
+                  {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": True}, stochastic=True,
+                  a1111_sampler="DPM++ 2M SDE", a1111_schedule="Karras", description="Stochastic DPM++ 2M, Karras levels."),
+    SchedulerSpec("DPM++ SDE", "DPMSolverSinglestepScheduler", {"algorithm_type": "dpmsolver++"},
+                  a1111_sampler="DPM++ SDE", description="Single-step DPM-Solver++."),
+    SchedulerSpec("UniPC", "UniPCMultistepScheduler", a1111_sampler="UniPC", description="Predictor-corrector; good at few steps."),
+    SchedulerSpec("DEIS", "DEISMultistepScheduler", a1111_sampler="DEIS", description="Exponential integrator."),
+    SchedulerSpec("LCM", "LCMScheduler", stochastic=True, a1111_sampler="LCM",
+                  description="For latent consistency models (4–8 steps); other models give poor images."),
+]
+
+SCHEDULERS: dict[str, SchedulerSpec] = {spec.name: spec for spec in _SPECS}
+_CLASS_CONFIG_KEYS_TO_DROP = ("_class_name", "_diffusers_version")
+
+
+def scheduler_names() -> list[str]:
+    return list(SCHEDULERS)
+
+
+def get_spec(name: str) -> SchedulerSpec:
+    try:
+        return SCHEDULERS[name]
+    except KeyError:
+        raise KeyError(f"unknown scheduler {name!r}; choose one of: {', '.join(SCHEDULERS)}") from None
+
+
+def find_by_a1111(sampler: str, schedule: str = "") -> SchedulerSpec | None:
+    """The spec for an AUTOMATIC1111 sampler name (old fused names like "DPM++ 2M Karras" too)."""
+    if sampler in SCHEDULERS and not schedule:
+        return SCHEDULERS[sampler]
+    schedule = schedule or "Automatic"
+    if sampler.endswith(" Karras"):
+        sampler, schedule = sampler[: -len(" Karras")], "Karras"
+    for spec in _SPECS:
+        if spec.a1111_sampler == sampler and spec.a1111_schedule in (schedule, "Automatic"):
+            if spec.a1111_schedule == schedule:
+                return spec
+    for spec in _SPECS:
+        if spec.a1111_sampler == sampler:
+            return spec
+    return None
+
+
+def build_scheduler(name: str, base_config: dict[str, Any], *, ddpm_variance: str = "fixed_small"):
+    """A diffusers scheduler for ``name``, from the model's own scheduler config."""
+    import diffusers
+
+    spec = get_spec(name)
+    config = {k: v for k, v in dict(base_config).items() if k not in _CLASS_CONFIG_KEYS_TO_DROP}
+    config.update(spec.options)
+    if spec.takes_variance:
+        config["variance_type"] = ddpm_variance
+    cls = getattr(diffusers, spec.class_name)
+    return cls.from_config(config)
+
+
+def schedule_curves(name: str, base_config: dict[str, Any], steps: int):
+    """ᾱₜ and βₜ over the training timesteps, and the timesteps a run of ``steps`` visits.
+
+    Returns (alphas_cumprod, betas, visited) as numpy arrays, for the GUI's schedule plot.
+    """
+    import numpy as np
+
+    scheduler = build_scheduler(name, base_config)
+    scheduler.set_timesteps(steps)
+    alphas_cumprod = np.asarray(scheduler.alphas_cumprod, dtype=np.float64)
+    betas = np.asarray(scheduler.betas, dtype=np.float64)
+    visited = np.asarray(scheduler.timesteps, dtype=np.float64)
+    return alphas_cumprod, betas, visited
