@@ -1,0 +1,57 @@
+"""Fixtures shared by every test: a temporary home folder and a tiny real model.
+
+No test touches the real home folder (DIFFUSE_STUDIO_HOME points into tmp_path), and Qt runs
+offscreen. The tiny model is a real StableDiffusionPipeline folder with random weights, built
+from configs once per session: nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path_factory, monkeypatch) -> Path:
+    folder = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("DIFFUSE_STUDIO_HOME", str(folder))
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_threads():
+    before = set(threading.enumerate())
+    yield
+    leftover = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
+    assert not leftover, f"test left threads running: {leftover}"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny Stable Diffusion folder (64×64, random weights, real CLIP tokenizer files)."""
+    from desktop_app.engine.architectures import build_sd_folder
+
+    return build_sd_folder(tmp_path_factory.mktemp("models") / "tiny", name="Tiny test model")
+
+
+@pytest.fixture
+def tiny_copy(tiny_model, tmp_path) -> Path:
+    """A private copy of the tiny model that a test may damage."""
+    import shutil
+
+    return Path(shutil.copytree(tiny_model, tmp_path / "models" / "tiny-copy"))
+
+
+@pytest.fixture(scope="session")
+def engine():
+    from desktop_app.engine import Engine
+
+    return Engine("cpu", "fp32")
