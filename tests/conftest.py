@@ -1,29 +1,57 @@
-"""Root fixtures: a temporary home folder for every test, offscreen Qt, one tiny model a session."""
+"""Fixtures shared by every test: a temporary home folder and a tiny real model.
+
+No test touches the real home folder (DIFFUSE_STUDIO_HOME points into tmp_path), and Qt runs
+offscreen. The tiny model is a real StableDiffusionPipeline folder with random weights, built
+from configs once per session: nothing is downloaded.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every app folder (config, data, cache, logs, pictures) below a temporary directory."""
-    home = tmp_path / "home"
-    monkeypatch.setenv("DIFFUSE_STUDIO_HOME", str(home))
-    return home
+def home(tmp_path_factory, monkeypatch) -> Path:
+    folder = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("DIFFUSE_STUDIO_HOME", str(folder))
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_threads():
+    before = set(threading.enumerate())
+    yield
+    leftover = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
+    assert not leftover, f"test left threads running: {leftover}"
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny Stable Diffusion folder with random weights (64×64), built once per session.
-
-    Its parent folder holds only this model, so it can be added as an extra model folder.
-    """
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny Stable Diffusion folder (64×64, random weights, real CLIP tokenizer files)."""
     from desktop_app.engine.architectures import build_sd_folder
 
     return build_sd_folder(tmp_path_factory.mktemp("models") / "tiny", name="Tiny test model")
+
+
+@pytest.fixture
+def tiny_copy(tiny_model, tmp_path) -> Path:
+    """A private copy of the tiny model that a test may damage."""
+    import shutil
+
+    return Path(shutil.copytree(tiny_model, tmp_path / "models" / "tiny-copy"))
+
+
+@pytest.fixture(scope="session")
+def engine():
+    from desktop_app.engine import Engine
+
+    return Engine("cpu", "fp32")
