@@ -1,0 +1,373 @@
+"""``GalleryPanel``: the thumbnail grid with search, filters, details and actions.
+
+The main window adds it as a tab or dock, connects ``use_settings`` to the controls, and calls
+``add_image`` with each path ``save_image`` returns. Everything slow (scanning the folders,
+making thumbnails) happens on the panel's own thread pool; ``shutdown`` (also run on close)
+stops and waits for it.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import (
+    QItemSelectionModel,
+    QObject,
+    QRunnable,
+    QSize,
+    Qt,
+    QThreadPool,
+    QTimer,
+    QUrl,
+    Signal,
+)
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.engine.request import GenerationRequest
+from desktop_app.gallery.metadata import MetadataError, request_from_image_file
+from desktop_app.gallery.store import GalleryStore, Query, SyncReport, open_default_store
+from desktop_app.gui.gallery.details import DetailsPane
+from desktop_app.gui.gallery.model import GalleryModel, ThumbnailLoader
+
+ALL = ""
+
+
+class _SyncRelay(QObject):
+    finished = Signal(object)
+
+
+class _SyncJob(QRunnable):
+    def __init__(self, store: GalleryStore, relay: _SyncRelay, cancel: threading.Event):
+        super().__init__()
+        self.store, self.relay, self.cancel = store, relay, cancel
+
+    def run(self) -> None:
+        try:
+            report = self.store.sync(cancel=self.cancel)
+        except Exception as exc:  # reported in the panel; the images are still on disk
+            report = exc
+        self.relay.finished.emit(report)
+
+
+class GalleryPanel(QWidget):
+    use_settings = Signal(dict)  # a GenerationRequest dict, for the main window's controls
+    message = Signal(str)  # something to show in the status bar
+    synced = Signal()  # the background scan finished and the grid shows its result
+    refreshed = Signal()
+
+    def __init__(self, store: GalleryStore | None = None, output_dirs: tuple[Path, ...] = (), parent: QWidget | None = None):
+        super().__init__(parent)
+        self.store = store if store is not None else open_default_store(output_dirs)
+        self._owns_store = store is None
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(2)
+        self._cancel = threading.Event()
+        self._relay = _SyncRelay(self)
+        self._relay.finished.connect(self._on_synced)
+        self.loader = ThumbnailLoader(self._pool, parent=self)
+        self.model = GalleryModel(self.store, self.loader, self)
+        self._undo: list[tuple[str, str]] = []
+        self.open_url = QDesktopServices.openUrl  # replaced in tests
+        self._build()
+        self.loader.ready.connect(self._maybe_update_preview)
+        if self.store.recovered:
+            QTimer.singleShot(0, lambda: self.message.emit(f"Gallery: {self.store.recovered}."))
+        self.refresh()
+        self.start_sync()
+
+    # -- layout ------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.search = QLineEdit(placeholderText="Search prompts, negative prompts and models", clearButtonEnabled=True)
+        self.model_filter = QComboBox()
+        self.scheduler_filter = QComboBox()
+        self.favourites_only = QCheckBox("★ Favourites")
+        self._debounce = QTimer(self, singleShot=True, interval=150)
+        self._debounce.timeout.connect(self.refresh)
+        self.search.textChanged.connect(self._debounce.start)
+        self.model_filter.currentIndexChanged.connect(self.refresh)
+        self.scheduler_filter.currentIndexChanged.connect(self.refresh)
+        self.favourites_only.toggled.connect(self.refresh)
+        top = QHBoxLayout()
+        top.addWidget(self.search, 1)
+        top.addWidget(self.model_filter)
+        top.addWidget(self.scheduler_filter)
+        top.addWidget(self.favourites_only)
+
+        self.view = QListView()
+        self.view.setModel(self.model)
+        self.view.setViewMode(QListView.ViewMode.IconMode)
+        self.view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.view.setMovement(QListView.Movement.Static)
+        self.view.setUniformItemSizes(True)
+        self.view.setLayoutMode(QListView.LayoutMode.Batched)
+        self.view.setBatchSize(200)
+        self.view.setIconSize(QSize(160, 160))
+        self.view.setGridSize(QSize(172, 172))
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.view.setDragEnabled(True)
+        self.view.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.view.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.view.doubleClicked.connect(lambda _index: self.use_selected_settings())
+
+        self.details = DetailsPane()
+        buttons = QHBoxLayout()
+        self.use_button = self._button("Use these settings", self.use_selected_settings, buttons)
+        self.favourite_button = self._button("☆ Favourite", self.toggle_favourite, buttons)
+        self.copy_image_button = self._button("Copy image", self.copy_image, buttons)
+        self.copy_parameters_button = self._button("Copy parameters", self.copy_parameters, buttons)
+        self.open_folder_button = self._button("Open folder", self.open_folder, buttons)
+        self.delete_button = self._button("Delete", self.delete_selected, buttons)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.details, 1)
+        right_layout.addLayout(buttons)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.view)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+
+        self.undo_bar = QWidget()
+        undo_layout = QHBoxLayout(self.undo_bar)
+        undo_layout.setContentsMargins(0, 0, 0, 0)
+        self.undo_label = QLabel()
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.clicked.connect(self.undo_delete)
+        undo_layout.addWidget(self.undo_label, 1)
+        undo_layout.addWidget(self.undo_button)
+        self.undo_bar.hide()
+        self.count_label = QLabel()
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(splitter, 1)
+        layout.addWidget(self.undo_bar)
+        layout.addWidget(self.count_label)
+        QShortcut(QKeySequence.StandardKey.Delete, self.view, self.delete_selected)
+        QShortcut(QKeySequence.StandardKey.Undo, self, self.undo_delete)
+        QShortcut(QKeySequence.StandardKey.Copy, self.view, self.copy_image)
+        self.setAcceptDrops(True)
+        self._fill_filters()
+        self._selection_changed()
+
+    def _button(self, text: str, slot, layout: QHBoxLayout) -> QPushButton:
+        button = QPushButton(text)
+        button.clicked.connect(slot)
+        layout.addWidget(button)
+        return button
+
+    def _fill_filters(self) -> None:
+        for combo, column, everything in ((self.model_filter, "model_id", "All models"),
+                                          (self.scheduler_filter, "scheduler", "All schedulers")):
+            current = combo.currentData()
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItem(everything, ALL)
+            for value in self.store.distinct(column):
+                combo.addItem(value, value)
+            found = combo.findData(current)
+            combo.setCurrentIndex(max(found, 0))
+            combo.blockSignals(False)
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def current_query(self) -> Query:
+        return Query(text=self.search.text(), model_id=self.model_filter.currentData() or ALL,
+                     scheduler=self.scheduler_filter.currentData() or ALL,
+                     favourites_only=self.favourites_only.isChecked())
+
+    def refresh(self) -> None:
+        """Run the current search again, keeping the selection where the images are still shown."""
+        selected = set(self.selected_paths())
+        self.model.set_rows(self.store.query(self.current_query()))
+        selection = self.view.selectionModel()
+        for path in selected:
+            row = self.model.row_of(path)
+            if row is not None:
+                selection.select(self.model.index(row), QItemSelectionModel.SelectionFlag.Select)
+        total = self.store.count()
+        shown = self.model.rowCount()
+        self.count_label.setText(f"{shown} of {total} images" if shown != total else f"{total} images")
+        self._selection_changed()
+        self.refreshed.emit()
+
+    def start_sync(self) -> None:
+        """Look for images added or removed outside the app, on a worker thread."""
+        self._pool.start(_SyncJob(self.store, self._relay, self._cancel))
+
+    def _on_synced(self, report: SyncReport | Exception) -> None:
+        if isinstance(report, Exception):
+            self.message.emit(f"Gallery: the image folders could not be scanned ({report}).")
+        elif report.added or report.removed or report.updated:
+            self._fill_filters()
+            self.refresh()
+        self.synced.emit()
+
+    def add_image(self, path: Path | str) -> None:
+        """Show a freshly saved image (``save_image``'s return value) at the top of the grid."""
+        self.store.add_root(Path(path).parent.parent)
+        self.store.add_file(path)
+        self._fill_filters()
+        self.refresh()
+
+    # -- selection and actions ------------------------------------------------------------------
+
+    def selected_rows(self) -> list[int]:
+        return sorted(index.row() for index in self.view.selectionModel().selectedIndexes())
+
+    def selected_paths(self) -> list[str]:
+        return [self.model.path(row) for row in self.selected_rows()]
+
+    def select_row(self, row: int) -> None:
+        self.view.setCurrentIndex(self.model.index(row))
+
+    def _current_row(self) -> int | None:
+        rows = self.selected_rows()
+        return rows[0] if rows else None
+
+    def _selection_changed(self, *_args) -> None:
+        row = self._current_row()
+        record = self.model.record(row) if row is not None else None
+        for button in (self.use_button, self.favourite_button, self.copy_image_button,
+                       self.copy_parameters_button, self.open_folder_button):
+            button.setEnabled(record is not None)
+        self.delete_button.setEnabled(bool(self.selected_rows()))
+        self.favourite_button.setText("★ Favourite" if record and record.favourite else "☆ Favourite")
+        self.details.show_record(record, self.loader.pixmap(str(record.path)) if record else None)
+
+    def _maybe_update_preview(self, path: str) -> None:
+        row = self._current_row()
+        if row is not None and self.model.path(row) == path:
+            self._selection_changed()
+
+    def use_selected_settings(self) -> None:
+        row = self._current_row()
+        record = self.model.record(row) if row is not None else None
+        if record is None:
+            return
+        if record.source == "none" or "prompt" not in record.request:
+            self.message.emit(f"{record.path.name} carries no generation settings.")
+            return
+        try:
+            request = GenerationRequest.from_dict(record.request)
+        except (TypeError, ValueError) as exc:
+            self.message.emit(f"The settings of {record.path.name} cannot be used: {exc}")
+            return
+        self.use_settings.emit(request.to_dict())
+
+    def toggle_favourite(self) -> None:
+        row = self._current_row()
+        record = self.model.record(row) if row is not None else None
+        if record is None:
+            return
+        self.store.set_favourite(record.id, not record.favourite)
+        self.model.invalidate(record.id)
+        if self.favourites_only.isChecked():
+            self.refresh()
+        else:
+            self._selection_changed()
+
+    def copy_image(self) -> None:
+        row = self._current_row()
+        if row is None:
+            return
+        image = QImage(self.model.path(row))
+        if image.isNull():
+            self.message.emit("The image could not be read.")
+            return
+        QGuiApplication.clipboard().setImage(image)
+        self.message.emit("Image copied.")
+
+    def copy_parameters(self) -> None:
+        row = self._current_row()
+        record = self.model.record(row) if row is not None else None
+        if record is None:
+            return
+        QGuiApplication.clipboard().setText(record.parameters or record.prompt)
+        self.message.emit("Parameters copied.")
+
+    def open_folder(self) -> None:
+        row = self._current_row()
+        if row is not None:
+            self.open_url(QUrl.fromLocalFile(str(Path(self.model.path(row)).parent)))
+
+    def delete_selected(self) -> None:
+        ids = [self.model.image_id(row) for row in self.selected_rows()]
+        if not ids:
+            return
+        if self._undo:
+            self.store.purge_deleted(self._undo)  # only the latest deletion can be undone
+        self._undo = self.store.delete(ids)
+        for _, hidden in self._undo:
+            self.loader.forget(hidden)
+        self.undo_label.setText(f"Deleted {len(ids)} image{'s' if len(ids) != 1 else ''}.")
+        self.undo_bar.show()
+        self._fill_filters()
+        self.refresh()
+
+    def undo_delete(self) -> None:
+        if not self._undo:
+            return
+        self.store.undo_delete(self._undo)
+        self._undo = []
+        self.undo_bar.hide()
+        self._fill_filters()
+        self.refresh()
+
+    # -- dropping a foreign image restores its settings -------------------------------------------
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls() and event.source() is None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.restore_from_file(url.toLocalFile())
+                event.acceptProposedAction()
+                return
+
+    def restore_from_file(self, path: str | Path) -> bool:
+        try:
+            settings = request_from_image_file(path)
+        except MetadataError as exc:
+            self.message.emit(str(exc))
+            return False
+        self.use_settings.emit(settings)
+        return True
+
+    # -- shutting down ------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop the workers, wait for them, drop undo-able deleted files, close the index."""
+        if self._cancel.is_set():
+            return
+        self._cancel.set()
+        self._pool.clear()
+        self._pool.waitForDone()
+        if self._undo:
+            self.store.purge_deleted(self._undo)
+            self._undo = []
+        if self._owns_store:
+            self.store.close()
+
+    def closeEvent(self, event) -> None:
+        self.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from PySide6.QtGui import QGuiApplication  # noqa: E402
+
+from desktop_app import paths  # noqa: E402
+from desktop_app.gallery.save import save_image  # noqa: E402
+from desktop_app.gallery.store import GalleryStore  # noqa: E402
+from desktop_app.gui.gallery import GalleryPanel  # noqa: E402
+from desktop_app.gui.gallery.model import PATH_ROLE  # noqa: E402
+
+from .conftest import make_request, tiny_image  # noqa: E402
+
+
+@pytest.fixture
+def panel(qtbot, saved_images, out_dir):
+    store = GalleryStore(roots=[out_dir])
+    widget = GalleryPanel(store)
+    qtbot.addWidget(widget)
+    # The scan runs on a worker thread; its result reaches the grid through a queued signal.
+    with qtbot.waitSignal(widget.synced, timeout=10_000):
+        pass
+    yield widget
+    widget.shutdown()
+    store.close()
+
+
+def _shown(panel: GalleryPanel) -> list[str]:
+    return [panel.model.index(r).data(PATH_ROLE) for r in range(panel.model.rowCount())]
+
+
+def test_grid_shows_images_newest_first_with_thumbnails_made_off_the_gui_thread(panel, qtbot, saved_images):
+    assert _shown(panel) == [str(p) for p in reversed(saved_images)]
+    with qtbot.waitSignal(panel.loader.ready, timeout=10_000) as ready:
+        panel.model.index(0).data(1)  # DecorationRole asks for the thumbnail
+    assert ready.args[0] in _shown(panel)
+    assert list((paths.cache_dir() / "thumbnails").rglob("*.jpg"))
+    assert panel.count_label.text() == "5 images"
+
+
+def test_search_and_filters(panel, qtbot, saved_images):
+    with qtbot.waitSignal(panel.refreshed, timeout=5_000):
+        panel.search.setText("red")
+    assert _shown(panel) == [str(saved_images[3]), str(saved_images[0])]
+    panel.search.clear()
+    with qtbot.waitSignal(panel.refreshed, timeout=5_000):
+        pass
+    panel.model_filter.setCurrentIndex(panel.model_filter.findData("other-model"))
+    assert _shown(panel) == [str(saved_images[3]), str(saved_images[2])]
+    panel.scheduler_filter.setCurrentIndex(panel.scheduler_filter.findData("DDIM"))
+    assert _shown(panel) == [str(saved_images[2])]
+    assert panel.count_label.text() == "1 of 5 images"
+
+
+def test_use_these_settings_emits_the_exact_request(panel, qtbot, saved_images):
+    panel.select_row(_shown(panel).index(str(saved_images[1])))
+    with qtbot.waitSignal(panel.use_settings, timeout=1_000) as emitted:
+        panel.use_button.click()
+    assert emitted.args[0] == make_request(prompt="a blue square", model_id="shapes", scheduler="Euler a", seed=101).to_dict()
+
+
+def test_delete_then_undo(panel, qtbot, saved_images):
+    panel.select_row(0)
+    panel.delete_button.click()
+    assert not saved_images[4].exists() and len(_shown(panel)) == 4 and panel.undo_bar.isVisibleTo(panel)
+    panel.undo_button.click()
+    assert saved_images[4].exists() and _shown(panel)[0] == str(saved_images[4])
+    assert not panel.undo_bar.isVisibleTo(panel)
+
+
+def test_add_image_puts_the_new_image_on_top(panel, out_dir):
+    path = save_image(tiny_image("blue"), make_request(prompt="brand new"), model=None, output_dir=out_dir)
+    panel.add_image(path)
+    assert _shown(panel)[0] == str(path)
+
+
+def test_favourites(panel, saved_images):
+    panel.select_row(_shown(panel).index(str(saved_images[2])))
+    panel.favourite_button.click()
+    assert panel.favourite_button.text().startswith("★")
+    panel.favourites_only.setChecked(True)
+    assert _shown(panel) == [str(saved_images[2])]
+
+
+def test_copy_parameters_and_drag_out(panel, saved_images):
+    panel.select_row(0)
+    panel.copy_parameters_button.click()
+    assert QGuiApplication.clipboard().text().startswith("a yellow star\nNegative prompt: blurry")
+    mime = panel.model.mimeData([panel.model.index(0)])
+    assert [u.toLocalFile() for u in mime.urls()] == [str(saved_images[4])]
+
+
+def test_open_folder_opens_the_containing_folder(panel, saved_images):
+    opened = []
+    panel.open_url = opened.append
+    panel.select_row(0)
+    panel.open_folder_button.click()
+    assert [u.toLocalFile() for u in opened] == [str(saved_images[4].parent)]
+
+
+def test_foreign_image_restores_settings(panel, qtbot, tmp_path):
+    info = PngInfo()
+    info.add_text("parameters", "a lighthouse\nNegative prompt: fog\nSteps: 12, Sampler: Euler a, CFG scale: 4, Seed: 77, Size: 64x64, Model: shapes")
+    path = tmp_path / "from-a1111.png"
+    Image.new("RGB", (64, 64)).save(path, pnginfo=info)
+    with qtbot.waitSignal(panel.use_settings, timeout=1_000) as emitted:
+        assert panel.restore_from_file(path)
+    assert {k: emitted.args[0][k] for k in ("prompt", "negative_prompt", "steps", "scheduler", "seed")} == {
+        "prompt": "a lighthouse", "negative_prompt": "fog", "steps": 12, "scheduler": "Euler a", "seed": 77}
+    bad = tmp_path / "plain.png"
+    Image.new("RGB", (8, 8)).save(bad)
+    with qtbot.waitSignal(panel.message, timeout=1_000) as said:
+        assert not panel.restore_from_file(bad)
+    assert "no generation settings" in said.args[0]
