@@ -1,0 +1,333 @@
+"""Exporting images: to a folder or a ZIP, as PNG, JPEG or WebP, with or without metadata.
+
+PNG keeps both recipes (the original file is copied byte for byte); JPEG and WebP carry the
+AUTOMATIC1111 ``parameters`` text in the EXIF UserComment, as A1111 does. Optional extras: a
+manifest (JSON and CSV) of every exported image's parameters and contact sheets (grid PNGs with
+captions). File names come from a template and are always made safe and unique.
+
+``export_images`` is all or nothing: a failure (e.g. a full disk) or a cancel removes whatever it
+wrote, and the error says what happened.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import io
+import json
+import math
+import os
+import shutil
+import tempfile
+import threading
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFont
+
+from desktop_app.engine.request import GenerationRequest
+from desktop_app.gallery.a1111 import format_parameters
+from desktop_app.gallery.filenames import render_template, safe_filename, template_fields, unique_path
+from desktop_app.gallery.metadata import (
+    EXIF_IFD,
+    USER_COMMENT,
+    ImageMetadata,
+    encode_user_comment,
+    read_metadata,
+)
+from desktop_app.gallery.save import TEMP_PREFIX, encode_png
+
+FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
+DEFAULT_TEMPLATE = "{date}_{seed}_{prompt}"
+CSV_COLUMNS = ("file", "source", "prompt", "negative_prompt", "model_id", "scheduler", "steps", "guidance_scale",
+               "seed", "width", "height", "eta", "ddpm_variance", "classifier_target", "classifier_scale", "parameters")
+SHEET_COLUMNS = 8
+SHEET_PER_PAGE = 64
+SHEET_CELL = 192
+
+
+class ExportError(OSError):
+    """The export failed; nothing of it was left behind. The message says why."""
+
+
+class ExportCancelled(Exception):
+    """The user cancelled; nothing of the export was left behind."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    destination: Path  # a folder, or the .zip file to make
+    as_zip: bool = False
+    format: str = "png"  # "png", "jpeg" or "webp"
+    strip_metadata: bool = False
+    manifest: bool = False
+    contact_sheet: bool = False
+    template: str = DEFAULT_TEMPLATE
+    quality: int = 92
+
+
+@dataclass
+class ExportResult:
+    destination: Path
+    files: list[str] = field(default_factory=list)  # names inside the folder / ZIP
+
+
+def _parameters(meta: ImageMetadata) -> str:
+    if meta.parameters:
+        return meta.parameters
+    if meta.source == "none":
+        return ""
+    try:  # another tool's graph (ComfyUI, InvokeAI): write it out as an A1111 text
+        request = GenerationRequest.from_dict(meta.request)
+    except (TypeError, ValueError):
+        return ""
+    return format_parameters(request, width=meta.width, height=meta.height)
+
+
+def _encode(source: Path, meta: ImageMetadata, options: ExportOptions) -> bytes:
+    if options.format == "png" and not options.strip_metadata:
+        return source.read_bytes()  # both recipes and anything else the file carries, untouched
+    with Image.open(source) as image:
+        image.load()
+        if options.format == "png":
+            return encode_png(image, {})
+        if image.mode not in ("RGB", "L") and options.format == "jpeg":
+            image = image.convert("RGB")
+        exif = Image.Exif()
+        text = "" if options.strip_metadata else _parameters(meta)
+        if text:
+            exif.get_ifd(EXIF_IFD)[USER_COMMENT] = encode_user_comment(text)
+        buffer = io.BytesIO()
+        kind = "JPEG" if options.format == "jpeg" else "WEBP"
+        image.save(buffer, format=kind, quality=options.quality, exif=exif.tobytes() if text else b"")
+        return buffer.getvalue()
+
+
+def _created(meta: ImageMetadata, source: Path) -> datetime:
+    text = meta.info.get("created")
+    if isinstance(text, str) and text:
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            pass
+    return datetime.fromtimestamp(source.stat().st_mtime)
+
+
+def _manifest_row(name: str, meta: ImageMetadata, strip: bool) -> dict[str, Any]:
+    row = {"file": name, "source": meta.source, **{k: v for k, v in meta.request.items() if k in CSV_COLUMNS}}
+    row.setdefault("width", meta.width)
+    row.setdefault("height", meta.height)
+    row["parameters"] = "" if strip else _parameters(meta)
+    return row
+
+
+def _csv_safe(value: Any) -> Any:
+    """Spreadsheets run cells starting with = + - @ as formulas; a prompt must stay text."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _manifest_files(rows: list[dict[str, Any]]) -> dict[str, bytes]:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_safe(v) for k, v in row.items()})
+    return {
+        "manifest.json": json.dumps({"images": rows}, indent=2, ensure_ascii=False, default=str).encode("utf-8"),
+        "manifest.csv": text.getvalue().encode("utf-8-sig"),  # the BOM makes Excel read UTF-8
+    }
+
+
+def contact_sheets(items: Sequence[tuple[Path, str]], cell: int = SHEET_CELL) -> list[bytes]:
+    """Grid PNGs of (image, caption), at most ``SHEET_PER_PAGE`` images each."""
+    font = ImageFont.load_default()
+    caption_height = 28
+    pages = []
+    for start in range(0, len(items), SHEET_PER_PAGE):
+        page = items[start:start + SHEET_PER_PAGE]
+        columns = min(SHEET_COLUMNS, len(page))
+        rows = math.ceil(len(page) / columns)
+        sheet = Image.new("RGB", (columns * cell, rows * (cell + caption_height)), (24, 24, 24))
+        draw = ImageDraw.Draw(sheet)
+        for i, (path, caption) in enumerate(page):
+            x, y = (i % columns) * cell, (i // columns) * (cell + caption_height)
+            try:
+                with Image.open(path) as image:
+                    image.draft("RGB", (cell, cell))
+                    thumb = image.convert("RGB")
+                    thumb.thumbnail((cell - 8, cell - 8))
+                sheet.paste(thumb, (x + (cell - thumb.width) // 2, y + (cell - thumb.height) // 2))
+            except OSError:
+                draw.rectangle((x + 4, y + 4, x + cell - 4, y + cell - 4), outline=(120, 40, 40))
+            for line_no, line in enumerate(_wrap(caption, font, cell - 6)[:2]):
+                draw.text((x + 3, y + cell + 2 + line_no * 12), line, fill=(220, 220, 220), font=font)
+        buffer = io.BytesIO()
+        sheet.save(buffer, format="PNG")
+        pages.append(buffer.getvalue())
+    return pages
+
+
+def _wrap(text: str, font: ImageFont.ImageFont, width: int) -> list[str]:
+    text = "".join(ch if ch.isprintable() and ord(ch) < 256 else "?" for ch in text.replace("\n", " "))
+    lines, current = [], ""
+    for word in text.split(" "):
+        trial = f"{current} {word}".strip()
+        if font.getlength(trial) <= width or not current:
+            current = trial
+        else:
+            lines.append(current)
+            current = word
+    lines.append(current)
+    return [line if font.getlength(line) <= width else line[: max(1, int(len(line) * width / font.getlength(line)) - 1)] + "…"
+            for line in lines if line]
+
+
+class _Sink:
+    """Where exported files go: a folder (each file atomic, removed again on failure) or a ZIP."""
+
+    def __init__(self, options: ExportOptions):
+        self.options = options
+        self.taken: set[str] = set()
+        self.written: list[Path] = []
+        if options.as_zip:
+            target = options.destination
+            if target.suffix.lower() != ".zip":
+                target = target.with_name(target.name + ".zip")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.final = unique_path(target.parent, safe_filename(target.stem, ".zip"))
+            fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".zip", dir=self.final.parent)
+            os.close(fd)
+            self.temp = Path(temp)
+            self.zip = zipfile.ZipFile(self.temp, "w", compression=zipfile.ZIP_STORED)
+        else:
+            self.final = options.destination
+            self.final.mkdir(parents=True, exist_ok=True)
+            self.zip = None
+
+    def add(self, name: str, data: bytes) -> str:
+        if self.zip is not None:
+            stem, suffix = Path(name).stem, Path(name).suffix
+            unique, n = name, 1
+            while unique.lower() in self.taken:
+                n += 1
+                unique = f"{stem}-{n}{suffix}"
+            self.taken.add(unique.lower())
+            compress = zipfile.ZIP_STORED if suffix in (".png", ".jpg", ".webp") else zipfile.ZIP_DEFLATED
+            self.zip.writestr(unique, data, compress_type=compress)
+            return unique
+        target = unique_path(self.final, name, self.taken)
+        fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=target.suffix, dir=self.final)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            self._link(Path(temp), target)
+        finally:
+            Path(temp).unlink(missing_ok=True)
+        self.written.append(target)
+        return target.name
+
+    def _link(self, temp: Path, target: Path) -> None:
+        while True:
+            try:
+                os.link(temp, target)  # never overwrites a file that appeared meanwhile
+                return
+            except FileExistsError:
+                target = unique_path(self.final, target.name, self.taken)
+            except OSError:
+                shutil.copyfile(temp, target)
+                return
+
+    def commit(self) -> Path:
+        if self.zip is None:
+            return self.final
+        self.zip.close()
+        with open(self.temp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        while True:
+            try:
+                os.link(self.temp, self.final)  # never overwrites a ZIP that is already there
+                self.temp.unlink()
+                return self.final
+            except FileExistsError:
+                self.final = unique_path(self.final.parent, self.final.name)
+            except OSError:  # no hard links on this file system
+                if self.final.exists():
+                    self.final = unique_path(self.final.parent, self.final.name)
+                    continue
+                os.replace(self.temp, self.final)
+                return self.final
+
+    def abort(self) -> None:
+        if self.zip is not None:
+            try:
+                self.zip.close()
+            except Exception:  # closing a ZIP on a full disk may fail too; it is deleted anyway
+                pass
+            self.temp.unlink(missing_ok=True)
+        for path in self.written:
+            path.unlink(missing_ok=True)
+
+
+def export_images(
+    sources: Sequence[Path | str],
+    options: ExportOptions,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> ExportResult:
+    """Export ``sources`` (image files); see the module docstring. Raises ExportError/ExportCancelled."""
+    if options.format not in FORMATS:
+        raise ValueError(f"unknown format {options.format!r}; choose one of {', '.join(FORMATS)}")
+    sources = [Path(s) for s in sources]
+    try:
+        sink = _Sink(options)
+    except OSError as exc:
+        raise _export_error(exc, options.destination) from exc
+    result = ExportResult(destination=sink.final)
+    rows: list[dict[str, Any]] = []
+    sheet_items: list[tuple[Path, str]] = []
+    try:
+        for i, source in enumerate(sources):
+            if cancel is not None and cancel.is_set():
+                raise ExportCancelled("the export was cancelled; nothing was kept")
+            meta = read_metadata(source)
+            record = {**meta.request, "path": str(source), "width": meta.width, "height": meta.height}
+            name = render_template(options.template, template_fields(record, i, _created(meta, source)), FORMATS[options.format])
+            written = sink.add(name, _encode(source, meta, options))
+            result.files.append(written)
+            rows.append(_manifest_row(written, meta, options.strip_metadata))
+            seed = meta.request.get("seed")
+            sheet_items.append((source, f"{written}" if options.strip_metadata else f"{seed if seed is not None else ''} {meta.request.get('prompt', '')}".strip()))
+            if progress is not None:
+                progress(i + 1, len(sources))
+        if options.manifest:
+            for name, data in _manifest_files(rows).items():
+                result.files.append(sink.add(name, data))
+        if options.contact_sheet and sheet_items:
+            pages = contact_sheets(sheet_items)
+            for n, data in enumerate(pages, start=1):
+                result.files.append(sink.add("contact_sheet.png" if len(pages) == 1 else f"contact_sheet_{n:02d}.png", data))
+        result.destination = sink.commit()
+    except ExportCancelled:
+        sink.abort()
+        raise
+    except OSError as exc:
+        sink.abort()
+        raise _export_error(exc, sink.final) from exc
+    except BaseException:
+        sink.abort()
+        raise
+    return result
+
+
+def _export_error(exc: OSError, where: Path) -> ExportError:
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        message = f"The disk holding {where} is full. Nothing was exported; free some space and try again."
+    else:
+        message = f"The export to {where} failed: {exc.strerror or exc}. Nothing was exported."
+    return ExportError(exc.errno or errno.EIO, message, str(where))
