@@ -138,7 +138,10 @@ def run_generation(
     if "eta" in step_params and spec.takes_eta:
         step_kwargs["eta"] = request.eta
     if "generator" in step_params:
-        step_kwargs["generator"] = generators
+        delta = request.noise_seed_delta
+        step_kwargs["generator"] = (
+            [torch.Generator("cpu").manual_seed(request.seed + k + delta) for k in range(batch)] if delta else generators
+        )
     do_cfg = request.guidance_scale != 1.0
     classifier_target = None
     if request.classifier_target.strip() and loaded.classifier is not None and request.classifier_scale > 0:

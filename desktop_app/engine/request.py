@@ -48,6 +48,7 @@ class GenerationRequest:
     batch_size: int = 1
     eta: float = 0.0  # DDIM only: 0 is deterministic DDIM, 1 matches DDPM's noise level
     ddpm_variance: str = "fixed_small"  # DDPM only: "fixed_small" is β̃ₜ, "fixed_large" is βₜ
+    noise_seed_delta: int = 0  # A1111's "ENSD": 0 = step noise continues the seed's stream; else its own seed
     classifier_target: str = ""  # classifier guidance: class names, e.g. "red circle"; "" = off
     classifier_scale: float = 0.0
     preview: str = "latent"  # "latent" (cheap linear map), "vae" (full decode), "off"

@@ -1,0 +1,37 @@
+# Two commands on a fresh machine:  make run  (open the app)  ·  make test  (the whole suite, headless)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# torch comes first, pinned, so pip does not pick a multi-GB build the project does not need here.
+# Override for a CUDA machine, e.g.:  make run TORCH='torch==2.13.0 --index-url <your CUDA wheel index>'
+TORCH  ?= torch==2.13.0
+
+.PHONY: run test lint bench screenshot bundle clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/python -m desktop_app
+
+test: $(VENV)/.installed-test
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check desktop_app tests
+
+bench: $(VENV)/.installed
+	$(BIN)/diffuse-studio bench
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

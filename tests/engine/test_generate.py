@@ -1,0 +1,153 @@
+"""The engine on a tiny real Stable Diffusion pipeline built from configs."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from desktop_app.engine import GenerationRequest, scheduler_names
+from desktop_app.engine.schedulers import build_scheduler
+
+
+def request(model, **changes) -> GenerationRequest:
+    base = GenerationRequest(prompt="a red circle on the left", model_id=str(model), scheduler="DDIM", steps=4,
+                             guidance_scale=7.5, seed=1234, preview="off")
+    return base.replace(**changes)
+
+
+def pixels(result) -> list[np.ndarray]:
+    return [np.asarray(image) for image in result.images]
+
+
+@pytest.mark.parametrize("name", scheduler_names())
+def test_every_scheduler_makes_an_image(engine, tiny_model, name):
+    result = engine.run(request(tiny_model, scheduler=name, steps=3))
+    assert not result.cancelled
+    assert len(result.images) == 1
+    image = pixels(result)[0]
+    assert image.shape == (64, 64, 3)
+    assert image.std() > 1  # an image, not a flat fill
+
+
+def test_same_seed_same_pixels(engine, tiny_model):
+    first = pixels(engine.run(request(tiny_model, scheduler="Euler a")))
+    second = pixels(engine.run(request(tiny_model, scheduler="Euler a")))
+    other = pixels(engine.run(request(tiny_model, scheduler="Euler a", seed=99)))
+    assert np.array_equal(first[0], second[0])
+    assert not np.array_equal(first[0], other[0])
+
+
+def test_seed_none_is_picked_and_recorded(engine, tiny_model):
+    result = engine.run(request(tiny_model, seed=None, batch_size=2))
+    assert result.request.seed is not None
+    assert result.seeds == [result.request.seed, result.request.seed + 1]
+    again = engine.run(request(tiny_model, seed=result.request.seed, batch_size=2))
+    assert all(np.array_equal(a, b) for a, b in zip(pixels(result), pixels(again)))
+
+
+@pytest.mark.parametrize("name", ["DPM++ 2M", "Euler a", "DDIM"])
+def test_engine_equals_plain_diffusers(engine, tiny_model, name):
+    req = request(tiny_model, scheduler=name, steps=5, batch_size=2, eta=0.0)
+    ours = pixels(engine.run(req))
+    pipe = engine.load(str(tiny_model)).pipe
+    pipe.scheduler = build_scheduler(name, engine.model_info(str(tiny_model)).scheduler_config)
+    generators = [torch.Generator("cpu").manual_seed(req.seed + k) for k in range(2)]
+    theirs = pipe(req.prompt, num_inference_steps=5, guidance_scale=7.5, num_images_per_prompt=2, generator=generators).images
+    assert all(np.array_equal(a, np.asarray(b)) for a, b in zip(ours, theirs))
+
+
+def test_batch_image_k_uses_seed_plus_k(engine, tiny_model):
+    batch = pixels(engine.run(request(tiny_model, batch_size=2, seed=500)))
+    single = pixels(engine.run(request(tiny_model, batch_size=1, seed=501)))
+    assert np.abs(batch[1].astype(int) - single[0].astype(int)).max() <= 2  # same noise; batched maths may round differently
+
+
+def test_ddim_eta_zero_ignores_step_noise_eta_one_does_not(engine, tiny_model):
+    def run(eta, delta):
+        return pixels(engine.run(request(tiny_model, eta=eta, noise_seed_delta=delta, steps=6)))[0]
+
+    assert np.array_equal(run(0.0, 0), run(0.0, 777))  # deterministic DDIM: only x_T matters
+    assert not np.array_equal(run(1.0, 0), run(1.0, 777))  # η = 1 injects fresh noise every step
+
+
+def test_ddpm_variance_choices_differ(engine, tiny_model):
+    small = pixels(engine.run(request(tiny_model, scheduler="DDPM", ddpm_variance="fixed_small", steps=6)))[0]
+    large = pixels(engine.run(request(tiny_model, scheduler="DDPM", ddpm_variance="fixed_large", steps=6)))[0]
+    assert not np.array_equal(small, large)
+
+
+def test_guidance_scale_changes_the_image(engine, tiny_model):
+    cfg = pixels(engine.run(request(tiny_model, guidance_scale=7.5)))[0]
+    plain = pixels(engine.run(request(tiny_model, guidance_scale=1.0)))[0]
+    assert not np.array_equal(cfg, plain)
+
+
+@pytest.mark.parametrize("mode", ["latent", "vae"])
+def test_previews_arrive_before_the_result(engine, tiny_model, mode):
+    updates = []
+    steps = engine.generate(request(tiny_model, preview=mode, steps=5), max_fps=0)
+    while True:
+        try:
+            updates.append(next(steps))
+        except StopIteration as stop:
+            result = stop.value
+            break
+    previews = [u.preview for u in updates if u.preview is not None]
+    assert [u.step for u in updates] == [1, 2, 3, 4, 5]
+    assert len(previews) == 5
+    height = 32 if mode == "latent" else 64  # the latent map is at latent resolution
+    assert previews[0].shape == (height, height, 3) and previews[0].dtype == np.uint8
+    assert len(result.images) == 1
+
+
+def test_preview_off_sends_no_frames(engine, tiny_model):
+    updates = []
+    engine.run(request(tiny_model, preview="off"), on_step=updates.append)
+    assert updates and all(u.preview is None for u in updates)
+
+
+def test_previews_are_throttled_by_wall_clock(engine, tiny_model):
+    steps = engine.generate(request(tiny_model, preview="latent", steps=6), max_fps=0.01)  # one frame per 100 s
+    updates = list(_drain(steps))
+    assert [u.preview is not None for u in updates] == [True, False, False, False, False, False]
+
+
+def _drain(steps):
+    while True:
+        try:
+            yield next(steps)
+        except StopIteration:
+            return
+
+
+def test_cancel_stops_within_a_step_and_returns_no_image(engine, tiny_model):
+    cancel = threading.Event()
+    seen = []
+
+    def on_step(update):
+        seen.append(update.step)
+        if update.step == 2:
+            cancel.set()
+
+    result = engine.run(request(tiny_model, steps=20), cancel, on_step=on_step)
+    assert result.cancelled
+    assert result.images == []
+    assert seen == [1, 2]
+
+
+def test_long_prompt_warns_with_the_dropped_words(engine, tiny_model):
+    prompt = " ".join(["red circle"] * 40) + " purple castle"
+    result = engine.run(request(tiny_model, prompt=prompt, steps=2))
+    assert result.images
+    assert any("purple castle" in w for w in result.warnings)
+    assert not engine.run(request(tiny_model, steps=2)).warnings
+
+
+def test_timings_and_resolved_request(engine, tiny_model):
+    result = engine.run(request(tiny_model, width=None, height=None))
+    assert (result.request.width, result.request.height) == (64, 64)
+    assert {"prepare", "denoise", "decode", "total", "load"} <= set(result.timings)
+    assert result.device == "cpu" and result.precision == "fp32"

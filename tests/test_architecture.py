@@ -1,0 +1,24 @@
+"""The layer rule of DESIGN.md: engine, gallery and builtin never import Qt or the GUI."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_import_contracts_hold():
+    lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    assert lint, "import-linter is not installed (pip install -e '.[test]')"
+    done = subprocess.run([lint, "--config", str(REPO / "pyproject.toml")], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 kept, 0 broken" in done.stdout or "kept" in done.stdout
+
+
+def test_engine_import_does_not_load_torch():
+    code = "import sys, desktop_app.engine, desktop_app.app; print('torch' in sys.modules, 'PySide6' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False"]
