@@ -118,3 +118,38 @@ def test_foreign_image_restores_settings(panel, qtbot, tmp_path):
     with qtbot.waitSignal(panel.message, timeout=1_000) as said:
         assert not panel.restore_from_file(bad)
     assert "no generation settings" in said.args[0]
+
+
+def test_export_runs_off_the_gui_thread_and_reports(panel, qtbot, tmp_path, saved_images):
+    from desktop_app.gallery.export import ExportOptions
+
+    panel.view.selectAll()
+    with qtbot.waitSignal(panel.export_ended, timeout=20_000) as ended:
+        assert panel.export_selected(ExportOptions(tmp_path / "exp.zip", as_zip=True, format="jpeg", manifest=True))
+    assert ended.args[0] == f"Exported 5 images to {tmp_path / 'exp.zip'}."
+    assert (tmp_path / "exp.zip").exists() and not panel.export_bar.isVisibleTo(panel)
+
+
+def test_export_failure_is_reported(panel, qtbot, tmp_path):
+    from desktop_app.gallery.export import ExportOptions
+
+    blocker = tmp_path / "file"
+    blocker.write_text("in the way")
+    panel.select_row(0)
+    with qtbot.waitSignal(panel.export_ended, timeout=20_000) as ended:
+        panel.export_selected(ExportOptions(blocker / "sub"))
+    assert "Nothing was exported" in ended.args[0]
+
+
+def test_export_dialog_options(qtbot, tmp_path):
+    from desktop_app.gui.gallery.export_dialog import ExportDialog
+
+    dialog = ExportDialog(3, tmp_path)
+    qtbot.addWidget(dialog)
+    dialog.to_zip.setChecked(True)
+    dialog.format.setCurrentIndex(dialog.format.findData("webp"))
+    dialog.manifest.setChecked(True)
+    dialog.template.setText("{seed}")
+    options = dialog.options()
+    assert (options.as_zip, options.format, options.manifest, options.template) == (True, "webp", True, "{seed}")
+    assert options.destination == tmp_path / "Diffuse Studio export"

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
+    QProgressBar,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -38,9 +39,11 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.engine.request import GenerationRequest
+from desktop_app.gallery.export import ExportOptions, ExportResult
 from desktop_app.gallery.metadata import MetadataError, request_from_image_file
 from desktop_app.gallery.store import GalleryStore, Query, SyncReport, open_default_store
 from desktop_app.gui.gallery.details import DetailsPane
+from desktop_app.gui.gallery.export_dialog import ExportDialog, ExportJob, ExportRelay
 from desktop_app.gui.gallery.model import GalleryModel, ThumbnailLoader
 
 ALL = ""
@@ -68,6 +71,7 @@ class GalleryPanel(QWidget):
     message = Signal(str)  # something to show in the status bar
     synced = Signal()  # the background scan finished and the grid shows its result
     refreshed = Signal()
+    export_ended = Signal(str)  # the export finished, failed or was cancelled; the text says which
 
     def __init__(self, store: GalleryStore | None = None, output_dirs: tuple[Path, ...] = (), parent: QWidget | None = None):
         super().__init__(parent)
@@ -81,6 +85,12 @@ class GalleryPanel(QWidget):
         self.loader = ThumbnailLoader(self._pool, parent=self)
         self.model = GalleryModel(self.store, self.loader, self)
         self._undo: list[tuple[str, str]] = []
+        self._export_cancel: threading.Event | None = None
+        self._export_relay = ExportRelay(self)
+        self._export_relay.progress.connect(self._export_progress)
+        self._export_relay.finished.connect(self._export_done)
+        self._export_relay.failed.connect(self._export_failed)
+        self._export_relay.cancelled.connect(lambda: self._export_ended("Export cancelled; nothing was kept."))
         self.open_url = QDesktopServices.openUrl  # replaced in tests
         self._build()
         self.loader.ready.connect(self._maybe_update_preview)
@@ -132,6 +142,7 @@ class GalleryPanel(QWidget):
         self.copy_parameters_button = self._button("Copy parameters", self.copy_parameters, buttons)
         self.open_folder_button = self._button("Open folder", self.open_folder, buttons)
         self.delete_button = self._button("Delete", self.delete_selected, buttons)
+        self.export_button = self._button("Export…", self.export_selected, buttons)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
@@ -153,12 +164,22 @@ class GalleryPanel(QWidget):
         undo_layout.addWidget(self.undo_label, 1)
         undo_layout.addWidget(self.undo_button)
         self.undo_bar.hide()
+        self.export_bar = QWidget()
+        export_layout = QHBoxLayout(self.export_bar)
+        export_layout.setContentsMargins(0, 0, 0, 0)
+        self.export_progress = QProgressBar()
+        self.export_cancel_button = QPushButton("Cancel export")
+        self.export_cancel_button.clicked.connect(self.cancel_export)
+        export_layout.addWidget(self.export_progress, 1)
+        export_layout.addWidget(self.export_cancel_button)
+        self.export_bar.hide()
         self.count_label = QLabel()
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(splitter, 1)
         layout.addWidget(self.undo_bar)
+        layout.addWidget(self.export_bar)
         layout.addWidget(self.count_label)
         QShortcut(QKeySequence.StandardKey.Delete, self.view, self.delete_selected)
         QShortcut(QKeySequence.StandardKey.Undo, self, self.undo_delete)
@@ -249,6 +270,7 @@ class GalleryPanel(QWidget):
                        self.copy_parameters_button, self.open_folder_button):
             button.setEnabled(record is not None)
         self.delete_button.setEnabled(bool(self.selected_rows()))
+        self.export_button.setEnabled(bool(self.selected_rows()) and self._export_cancel is None)
         self.favourite_button.setText("★ Favourite" if record and record.favourite else "☆ Favourite")
         self.details.show_record(record, self.loader.pixmap(str(record.path)) if record else None)
 
@@ -331,6 +353,48 @@ class GalleryPanel(QWidget):
         self._fill_filters()
         self.refresh()
 
+    # -- export --------------------------------------------------------------------------------
+
+    def export_selected(self, options: ExportOptions | None = None) -> bool:
+        """Export the selected images (asking how, unless ``options`` are given); False if not started."""
+        sources = self.selected_paths()
+        if not sources or self._export_cancel is not None:
+            return False
+        if options is None:
+            dialog = ExportDialog(len(sources), Path(sources[0]).parent.parent.parent, self)
+            if dialog.exec() != ExportDialog.DialogCode.Accepted:
+                return False
+            options = dialog.options()
+        self._export_cancel = threading.Event()
+        self.export_progress.setRange(0, len(sources))
+        self.export_progress.setValue(0)
+        self.export_bar.show()
+        self.export_button.setEnabled(False)
+        self._pool.start(ExportJob(sources, options, self._export_relay, self._export_cancel))
+        return True
+
+    def cancel_export(self) -> None:
+        if self._export_cancel is not None:
+            self._export_cancel.set()
+
+    def _export_progress(self, done: int, total: int) -> None:
+        self.export_progress.setRange(0, total)
+        self.export_progress.setValue(done)
+
+    def _export_done(self, result: ExportResult) -> None:
+        images = sum(1 for f in result.files if not f.startswith(("manifest.", "contact_sheet")))
+        self._export_ended(f"Exported {images} image{'s' if images != 1 else ''} to {result.destination}.")
+
+    def _export_failed(self, reason: str) -> None:
+        self._export_ended(reason)
+
+    def _export_ended(self, text: str) -> None:
+        self._export_cancel = None
+        self.export_bar.hide()
+        self._selection_changed()
+        self.message.emit(text)
+        self.export_ended.emit(text)
+
     # -- dropping a foreign image restores its settings -------------------------------------------
 
     def dragEnterEvent(self, event) -> None:
@@ -360,6 +424,7 @@ class GalleryPanel(QWidget):
         if self._cancel.is_set():
             return
         self._cancel.set()
+        self.cancel_export()
         self._pool.clear()
         self._pool.waitForDone()
         if self._undo:
