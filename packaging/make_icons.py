@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,15 +52,27 @@ def render_pngs(svg: Path = SVG, out: Path = HICOLOR, sizes=SIZES) -> list[Path]
 
 
 def write_ico_icns(ico: Path | None, icns: Path | None, pngs: Path = HICOLOR) -> None:
+    """The .ico from the committed PNGs; the .icns also gets a 1024 px (512@2x) render of the SVG."""
     from PIL import Image
 
-    largest = Image.open(pngs / "512x512" / "apps" / f"{ICON_NAME}.png").convert("RGBA")
+    images = {
+        size: Image.open(pngs / f"{size}x{size}" / "apps" / f"{ICON_NAME}.png").convert("RGBA")
+        for size in SIZES
+    }
     if ico:
         ico.parent.mkdir(parents=True, exist_ok=True)
-        largest.save(ico, format="ICO", sizes=[(s, s) for s in ICO_SIZES])
+        images[256].save(
+            ico,
+            format="ICO",
+            sizes=[(s, s) for s in ICO_SIZES],
+            append_images=[images[s] for s in ICO_SIZES if s != 256],
+        )
     if icns:
         icns.parent.mkdir(parents=True, exist_ok=True)
-        largest.save(icns, format="ICNS")
+        with tempfile.TemporaryDirectory() as tmp:
+            (retina,) = render_pngs(out=Path(tmp), sizes=(1024,))
+            largest = Image.open(retina).convert("RGBA")
+        largest.save(icns, format="ICNS", append_images=list(images.values()))
 
 
 def main(argv: list[str] | None = None) -> int:
