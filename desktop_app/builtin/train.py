@@ -1,0 +1,406 @@
+"""Train the built-in "Shapes" model: ``python -m desktop_app.builtin.train``.
+
+Stages, each checkpointed in the work folder so an interrupted run resumes where it stopped:
+
+1. tokenizer   BPE over the grammar (seconds)
+2. vae         AutoencoderKL, L1 + MSE reconstruction + a small KL term
+3. latents     a fixed pool of scenes, rendered and encoded once by the frozen VAE
+4. unet        text encoder + UNet together, L_simple (ε-prediction MSE, min-SNR weighted),
+               caption replaced by "" 12% of the time (classifier-free guidance), EMA weights
+5. classifier  the noise-aware latent classifier (main object's shape and colour)
+6. export      preview factors by least squares, then the model folder, written atomically
+
+Every random draw is seeded by (seed, stage, step), so a resumed run sees the same batches as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from desktop_app.builtin import architecture as arch
+from desktop_app.builtin.data import SIZE, ShapesDataset, caption, render
+
+CHECKPOINT_EVERY = 100
+
+
+def log(work: Path, stage: str, **values) -> None:
+    with (work / "train_log.jsonl").open("a", encoding="utf-8") as f:
+        f.write(json.dumps({"time": round(time.time(), 1), "stage": stage, **values}) + "\n")
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 N×H×W×3 → float N×3×H×W in [-1, 1]."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int = 100) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def progress(stage: str, total: int, start: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=start, desc=stage, file=sys.stderr, dynamic_ncols=True, mininterval=2.0)
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+# --- stages -----------------------------------------------------------------------------------
+
+
+def stage_tokenizer(work: Path):
+    from transformers import CLIPTokenizer
+
+    from desktop_app.builtin.tokenizer import write_tokenizer
+
+    folder = work / "tokenizer"
+    if not (folder / "vocab.json").exists():
+        write_tokenizer(folder)
+    return CLIPTokenizer.from_pretrained(str(folder))
+
+
+def _random_crops(x: torch.Tensor, size: int, rng: np.random.Generator) -> torch.Tensor:
+    """The VAE is fully convolutional: training on crops costs less per step and loses nothing."""
+    if size >= x.shape[-1]:
+        return x
+    offsets = rng.integers(0, (x.shape[-1] - size) // 4 + 1, size=(len(x), 2)) * 4
+    return torch.stack([img[:, y : y + size, x0 : x0 + size] for img, (y, x0) in zip(x, offsets)])
+
+
+def stage_vae(work: Path, recipe: arch.Recipe, seed: int, device: str):
+    vae = arch.make_vae(recipe).to(device)
+    done = work / "vae.done.pt"
+    if done.exists():
+        vae.load_state_dict(torch.load(done, map_location=device))
+        return vae.eval().requires_grad_(False)
+    with torch.no_grad():
+        # start with a small posterior std: with std 1 the decoder first sees pure noise and
+        # learns nothing until the encoder has shrunk it
+        vae.quant_conv.bias[vae.config.latent_channels :] = -6.0
+    ckpt_path = work / "vae.ckpt.pt"
+    opt = torch.optim.AdamW(vae.parameters(), lr=recipe.vae_lr, weight_decay=0.0)
+    start = 0
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device)
+        vae.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["opt"])
+        start = ckpt["step"]
+    data = ShapesDataset(seed)
+    bar = progress("vae", recipe.vae_steps, start)
+    vae.train()
+    for step in range(start, recipe.vae_steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, recipe.vae_steps, recipe.vae_lr, warmup=50)
+        images, _ = data.batch(step * recipe.vae_batch, recipe.vae_batch)
+        x = _random_crops(to_tensor(images), recipe.vae_crop, np.random.default_rng([seed, 2, step])).to(device)
+        posterior = vae.encode(x).latent_dist
+        generator = torch.Generator(device).manual_seed(seed * 7919 + step)
+        z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator, device=device)
+        y = vae.decode(z).sample
+        recon = (y - x).abs().mean() + (y - x).pow(2).mean()
+        kl = posterior.kl().mean() / z[0].numel()
+        loss = recon + 1e-4 * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        opt.step()
+        bar.update(1)
+        bar.set_postfix(recon=f"{recon.item():.4f}", kl=f"{kl.item():.2f}")
+        if step % 20 == 0:
+            log(work, "vae", step=step, recon=recon.item(), kl=kl.item())
+        if (step + 1) % CHECKPOINT_EVERY == 0:
+            save_checkpoint(ckpt_path, {"model": vae.state_dict(), "opt": opt.state_dict(), "step": step + 1})
+    bar.close()
+    save_checkpoint(done, vae.state_dict())
+    return vae.eval().requires_grad_(False)
+
+
+def stage_latents(work: Path, recipe: arch.Recipe, seed: int, device: str, vae) -> dict:
+    path = work / "latents.pt"
+    if path.exists():
+        return torch.load(path, weights_only=False)
+    data = ShapesDataset(seed + 1)
+    scenes, chunks = [], []
+    bar = progress("latents", recipe.pool_size, 0)
+    with torch.no_grad():
+        for start in range(0, recipe.pool_size, 256):
+            count = min(256, recipe.pool_size - start)
+            images, batch_scenes = data.batch(start, count)
+            chunks.append(vae.encode(to_tensor(images).to(device)).latent_dist.mean.cpu())
+            scenes.extend(batch_scenes)
+            bar.update(count)
+    bar.close()
+    latents = torch.cat(chunks)
+    scaling = float(1.0 / latents.std())
+    pool = {"latents": latents, "scenes": scenes, "scaling_factor": scaling, "seed": seed + 1}
+    torch.save(pool, path)
+    log(work, "latents", count=len(scenes), scaling_factor=scaling, mean=latents.mean().item())
+    return pool
+
+
+def _text_batch(tokenizer, scenes, rng: np.random.Generator, dropout: float) -> torch.Tensor:
+    texts = ["" if rng.random() < dropout else caption(s, rng) for s in scenes]
+    return tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
+
+
+def _ema_update(ema: dict, model: torch.nn.Module, decay: float) -> None:
+    with torch.no_grad():
+        for name, value in model.state_dict().items():
+            if value.dtype.is_floating_point:
+                ema[name].mul_(decay).add_(value, alpha=1 - decay)
+            else:
+                ema[name].copy_(value)
+
+
+def stage_unet(work: Path, recipe: arch.Recipe, seed: int, device: str, tokenizer, pool: dict):
+    vocab = tokenizer.get_vocab()
+    text_encoder = arch.make_text_encoder(recipe, len(vocab), vocab[tokenizer.bos_token], vocab[tokenizer.eos_token]).to(device)
+    unet = arch.make_unet(recipe).to(device)
+    done = work / "unet.done.pt"
+    if done.exists():
+        state = torch.load(done, map_location=device)
+        unet.load_state_dict(state["unet"])
+        text_encoder.load_state_dict(state["text_encoder"])
+        return unet.eval(), text_encoder.eval()
+    torch.manual_seed(seed)
+    scheduler = arch.make_scheduler()
+    alphas = scheduler.alphas_cumprod.to(device)
+    params = list(unet.parameters()) + list(text_encoder.parameters())
+    opt = torch.optim.AdamW(params, lr=recipe.unet_lr, betas=(0.9, 0.99), weight_decay=0.01)
+    ema = {"unet": {k: v.detach().clone() for k, v in unet.state_dict().items()},
+           "text_encoder": {k: v.detach().clone() for k, v in text_encoder.state_dict().items()}}  # fmt: skip
+    ckpt_path = work / "unet.ckpt.pt"
+    start = 0
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device)
+        unet.load_state_dict(ckpt["unet"])
+        text_encoder.load_state_dict(ckpt["text_encoder"])
+        opt.load_state_dict(ckpt["opt"])
+        ema = ckpt["ema"]
+        start = ckpt["step"]
+    latents = pool["latents"] * pool["scaling_factor"]
+    scenes = pool["scenes"]
+    bar = progress("unet", recipe.unet_steps, start)
+    unet.train()
+    text_encoder.train()
+    for step in range(start, recipe.unet_steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, recipe.unet_steps, recipe.unet_lr)
+        rng = np.random.default_rng([seed, 4, step])
+        index = rng.integers(len(scenes), size=recipe.unet_batch)
+        ids = _text_batch(tokenizer, [scenes[i] for i in index], rng, recipe.caption_dropout).to(device)
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        x0 = latents[torch.from_numpy(index)].to(device)
+        noise = torch.randn(x0.shape, generator=generator).to(device)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(index),), generator=generator).to(device)
+        xt = scheduler.add_noise(x0, noise, t)
+        context = text_encoder(ids).last_hidden_state
+        pred = unet(xt, t, context).sample
+        snr = alphas[t] / (1 - alphas[t])
+        weight = torch.clamp(snr, max=5.0) / snr  # min-SNR-5 weighting of L_simple
+        per_item = (pred - noise).pow(2).mean(dim=(1, 2, 3))
+        loss = (weight * per_item).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        decay = min(recipe.ema_decay, (1 + step) / (10 + step))
+        _ema_update(ema["unet"], unet, decay)
+        _ema_update(ema["text_encoder"], text_encoder, decay)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}", mse=f"{per_item.mean().item():.4f}")
+        if step % 20 == 0:
+            log(work, "unet", step=step, loss=loss.item(), mse=per_item.mean().item(), lr=opt.param_groups[0]["lr"])
+        if (step + 1) % CHECKPOINT_EVERY == 0 or step + 1 == recipe.unet_steps:
+            state = {"unet": unet.state_dict(), "text_encoder": text_encoder.state_dict(), "opt": opt.state_dict(), "ema": ema, "step": step + 1}
+            save_checkpoint(ckpt_path, state)
+            save_checkpoint(work / "unet.ema.pt", ema)  # for looking at samples while it trains
+    bar.close()
+    save_checkpoint(done, ema)
+    unet.load_state_dict(ema["unet"])
+    text_encoder.load_state_dict(ema["text_encoder"])
+    return unet.eval(), text_encoder.eval()
+
+
+def stage_classifier(work: Path, recipe: arch.Recipe, seed: int, device: str, pool: dict):
+    from desktop_app.builtin.data import COLOURS, SHAPES
+    from desktop_app.engine.classifier import LatentClassifier
+
+    model = LatentClassifier(arch.classifier_heads(), in_channels=4, width=recipe.classifier_width, t_dim=128).to(device)
+    done = work / "classifier.done.pt"
+    if done.exists():
+        model.load_state_dict(torch.load(done, map_location=device))
+        return model.eval()
+    scheduler = arch.make_scheduler()
+    latents = pool["latents"] * pool["scaling_factor"]
+    shape_labels = torch.tensor([SHAPES.index(s.main.shape) for s in pool["scenes"]])
+    colour_labels = torch.tensor([list(COLOURS).index(s.main.colour) for s in pool["scenes"]])
+    opt = torch.optim.AdamW(model.parameters(), lr=recipe.classifier_lr, weight_decay=0.01)
+    ckpt_path = work / "classifier.ckpt.pt"
+    start = 0
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["opt"])
+        start = ckpt["step"]
+    bar = progress("classifier", recipe.classifier_steps, start)
+    model.train()
+    for step in range(start, recipe.classifier_steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, recipe.classifier_steps, recipe.classifier_lr, warmup=50)
+        generator = torch.Generator().manual_seed(seed * 4_000_037 + step)
+        index = torch.randint(0, len(latents), (recipe.classifier_batch,), generator=generator)
+        noise = torch.randn((len(index), *latents.shape[1:]), generator=generator)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(index),), generator=generator)
+        xt = scheduler.add_noise(latents[index], noise, t).to(device)
+        logits = model(xt, t.to(device))
+        loss_shape = torch.nn.functional.cross_entropy(logits["shape"], shape_labels[index].to(device))
+        loss_colour = torch.nn.functional.cross_entropy(logits["colour"], colour_labels[index].to(device))
+        loss = loss_shape + loss_colour
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        bar.update(1)
+        bar.set_postfix(shape=f"{loss_shape.item():.3f}", colour=f"{loss_colour.item():.3f}")
+        if step % 20 == 0:
+            log(work, "classifier", step=step, shape=loss_shape.item(), colour=loss_colour.item())
+        if (step + 1) % CHECKPOINT_EVERY == 0:
+            save_checkpoint(ckpt_path, {"model": model.state_dict(), "opt": opt.state_dict(), "step": step + 1})
+    bar.close()
+    save_checkpoint(done, model.state_dict())
+    return model.eval()
+
+
+def fit_preview_factors(pool: dict, count: int = 2000) -> dict:
+    """Least squares from scaled latents (what the UNet sees) to the 4× smaller RGB picture."""
+    latents = pool["latents"][:count] * pool["scaling_factor"]
+    images = to_tensor(np.stack([render(s) for s in pool["scenes"][:count]]))
+    small = torch.nn.functional.avg_pool2d(images, 4)
+    x = latents.permute(0, 2, 3, 1).reshape(-1, 4).double()
+    y = small.permute(0, 2, 3, 1).reshape(-1, 3).double()
+    design = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)
+    solution = torch.linalg.lstsq(design, y).solution
+    residual = (design @ solution - y).pow(2).mean().sqrt().item()
+    return {
+        "matrix": [[round(v, 5) for v in row] for row in solution[:4].tolist()],
+        "bias": [round(v, 5) for v in solution[4].tolist()],
+        "rms_error": round(residual, 4),
+    }
+
+
+def export(out: Path, work: Path, tokenizer, vae, text_encoder, unet, classifier, pool: dict, preview: dict) -> Path:
+    """Write the model folder next to ``out`` and swap it in, so a crash never leaves half a model."""
+    from diffusers import StableDiffusionPipeline
+
+    vae.register_to_config(scaling_factor=pool["scaling_factor"])
+    pipe = StableDiffusionPipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=arch.make_scheduler(),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )  # fmt: skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    pipe.to(torch.float16).save_pretrained(str(tmp), safe_serialization=True)
+    pipe.to(torch.float32)
+    shutil.copytree(work / "tokenizer", tmp / "tokenizer", dirs_exist_ok=True)
+    classifier.half().save(tmp / "classifier")
+    classifier.float()
+    info = {
+        "name": "Shapes (built-in)",
+        "family": "built-in",
+        "preview_factors": {"matrix": preview["matrix"], "bias": preview["bias"]},
+        "defaults": {"scheduler": "DDIM", "steps": 20, "guidance_scale": 5.0},
+    }
+    (tmp / "diffuse_studio.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    card = out / "README.md"
+    if card.exists():
+        shutil.copy2(card, tmp / "README.md")
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    if out.exists():
+        out.rename(old)
+    tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+    return out
+
+
+def default_out() -> Path:
+    return Path(__file__).resolve().parents[2] / "models" / "shapes"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from desktop_app import paths
+
+    parser = argparse.ArgumentParser(prog="python -m desktop_app.builtin.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=default_out(), help="model folder to write (default: models/shapes)")
+    parser.add_argument("--work-dir", type=Path, default=None, help="checkpoints and caches (default: the app's cache folder)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--recipe", default=None, choices=sorted(arch.RECIPES), help="default: cpu, or gpu with --device cuda")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
+    parser.add_argument("--stop-after", default=None, choices=["tokenizer", "vae", "latents", "unet", "classifier"])
+    args = parser.parse_args(argv)
+    args.recipe = args.recipe or ("gpu" if args.device == "cuda" else "cpu")
+    if args.work_dir is None:
+        args.work_dir = paths.cache_dir() / f"shapes-train-{args.recipe}-seed{args.seed}"
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    recipe = arch.RECIPES[args.recipe]
+    work = args.work_dir
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"work folder: {work}", file=sys.stderr)
+    began = time.time()
+
+    def timed(name, fn, *a):
+        t0 = time.time()
+        result = fn(*a)
+        log(work, "timing", name=name, seconds=round(time.time() - t0, 1))
+        return result
+
+    tokenizer = timed("tokenizer", stage_tokenizer, work)
+    if args.stop_after == "tokenizer":
+        return 0
+    vae = timed("vae", stage_vae, work, recipe, args.seed, args.device)
+    if args.stop_after == "vae":
+        return 0
+    pool = timed("latents", stage_latents, work, recipe, args.seed, args.device, vae)
+    if args.stop_after == "latents":
+        return 0
+    unet, text_encoder = timed("unet", stage_unet, work, recipe, args.seed, args.device, tokenizer, pool)
+    if args.stop_after == "unet":
+        return 0
+    classifier = timed("classifier", stage_classifier, work, recipe, args.seed, args.device, pool)
+    if args.stop_after == "classifier":
+        return 0
+    preview = fit_preview_factors(pool)
+    log(work, "preview", **preview)
+    out = export(args.out, work, tokenizer, vae.cpu(), text_encoder.cpu(), unet.cpu(), classifier.cpu(), pool, preview)
+    log(work, "timing", name="total (this invocation)", seconds=round(time.time() - began, 1))
+    print(f"wrote {out} in {time.time() - began:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
