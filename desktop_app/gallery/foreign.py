@@ -136,7 +136,11 @@ def read_comfyui(text: str, result: ImageMetadata) -> None:
         raise ValueError("the prompt chunk is not a ComfyUI node graph")
     samplers = sorted((k for k, v in graph.items() if v.get("class_type") in _SAMPLER_NODES), key=lambda k: (len(k), k))
     if not samplers:
-        result.errors.append("the ComfyUI graph has no KSampler node")
+        custom = sorted((k for k, v in graph.items() if v.get("class_type") == "SamplerCustomAdvanced"), key=lambda k: (len(k), k))
+        if custom:
+            _read_comfyui_custom(graph, custom[0], result)
+            return
+        result.errors.append("the ComfyUI graph has no sampler node (KSampler, SamplerCustomAdvanced)")
         return
     if len(samplers) > 1:
         result.unknown["samplers"] = f"{len(samplers)} sampler nodes; used node {samplers[0]}"
@@ -173,6 +177,50 @@ def read_comfyui(text: str, result: ImageMetadata) -> None:
         if isinstance(latent_inputs.get(key), int):
             request[key] = latent_inputs[key]
     loader = _find_upstream(graph, _link(inputs.get("model")), ("CheckpointLoaderSimple", "CheckpointLoader", "UNETLoader"), "model")
+    if loader is not None:
+        name = loader.get("inputs", {}).get("ckpt_name") or loader.get("inputs", {}).get("unet_name")
+        if isinstance(name, str):
+            request["model_id"] = _model_stem(name)
+            result.info["model"] = {"name": name}
+    result.source = "comfyui"
+
+
+def _node_inputs(graph: dict[str, Any], value: Any) -> tuple[str, dict[str, Any]]:
+    node = graph.get(_link(value) or "", {})
+    return (node.get("class_type", ""), node.get("inputs", {})) if isinstance(node, dict) else ("", {})
+
+
+def _read_comfyui_custom(graph: dict[str, Any], node_id: str, result: ImageMetadata) -> None:
+    """Newer graphs: SamplerCustomAdvanced fed by RandomNoise, a guider, KSamplerSelect and a scheduler node."""
+    inputs = graph[node_id].get("inputs", {})
+    request: dict[str, Any] = {}
+    result.request = request
+    guider_type, guider = _node_inputs(graph, inputs.get("guider"))
+    if "positive" in guider:
+        request["prompt"] = _follow_text(graph, _link(guider.get("positive")))
+        request["negative_prompt"] = _follow_text(graph, _link(guider.get("negative")))
+    else:  # BasicGuider: one conditioning, no negative prompt
+        request["prompt"] = _follow_text(graph, _link(guider.get("conditioning")))
+    if isinstance(guider.get("cfg"), (int, float)):
+        request["guidance_scale"] = float(guider["cfg"])
+    elif guider_type == "BasicGuider":
+        request["guidance_scale"] = 1.0
+    _, noise = _node_inputs(graph, inputs.get("noise"))
+    if isinstance(noise.get("noise_seed"), int):
+        request["seed"] = noise["noise_seed"]
+    _, sigmas = _node_inputs(graph, inputs.get("sigmas"))
+    if isinstance(sigmas.get("steps"), int):
+        request["steps"] = sigmas["steps"]
+    _, sampler = _node_inputs(graph, inputs.get("sampler"))
+    if isinstance(sampler.get("sampler_name"), str):
+        schedule = sigmas.get("scheduler") if isinstance(sigmas.get("scheduler"), str) else "normal"
+        _scheduler(COMFY_SAMPLERS.get(sampler["sampler_name"]), schedule == "karras", sampler["sampler_name"], result, "sampler_name")
+    _, latent = _node_inputs(graph, inputs.get("latent_image"))
+    for key in ("width", "height", "batch_size"):
+        if isinstance(latent.get(key), int):
+            request[key] = latent[key]
+    loader = _find_upstream(graph, _link(guider.get("model") or sigmas.get("model")),
+                            ("CheckpointLoaderSimple", "CheckpointLoader", "UNETLoader"), "model")
     if loader is not None:
         name = loader.get("inputs", {}).get("ckpt_name") or loader.get("inputs", {}).get("unet_name")
         if isinstance(name, str):

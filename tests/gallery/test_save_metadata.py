@@ -248,3 +248,37 @@ def test_not_an_image_is_reported(tmp_path):
     assert meta.source == "none" and "could not be read" in meta.errors[0]
     with pytest.raises(MetadataError, match="x.png"):
         request_from_image_file(path)
+
+
+COMFY_CUSTOM = {
+    "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a fox in the snow", "clip": ["11", 0]}},
+    "12": {"class_type": "UNETLoader", "inputs": {"unet_name": "flux1-dev.safetensors", "weight_dtype": "default"}},
+    "13": {"class_type": "SamplerCustomAdvanced", "inputs": {"noise": ["25", 0], "guider": ["22", 0], "sampler": ["16", 0],
+                                                            "sigmas": ["17", 0], "latent_image": ["27", 0]}},
+    "16": {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "euler"}},
+    "17": {"class_type": "BasicScheduler", "inputs": {"scheduler": "simple", "steps": 28, "denoise": 1, "model": ["12", 0]}},
+    "22": {"class_type": "BasicGuider", "inputs": {"model": ["12", 0], "conditioning": ["26", 0]}},
+    "25": {"class_type": "RandomNoise", "inputs": {"noise_seed": 219670278747233}},
+    "26": {"class_type": "FluxGuidance", "inputs": {"guidance": 3.5, "conditioning": ["6", 0]}},
+    "27": {"class_type": "EmptySD3LatentImage", "inputs": {"width": 1024, "height": 1024, "batch_size": 1}},
+}
+
+
+def test_comfyui_custom_sampler_graph(tmp_path):
+    meta = read_metadata(_png_with(tmp_path, "c.png", {"prompt": json.dumps(COMFY_CUSTOM)}))
+    assert meta.source == "comfyui" and not meta.errors
+    assert meta.request == {"prompt": "a fox in the snow", "guidance_scale": 1.0, "seed": 219670278747233, "steps": 28,
+                            "scheduler": "Euler", "width": 1024, "height": 1024, "batch_size": 1, "model_id": "flux1-dev"}
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "WEBP"])
+@pytest.mark.parametrize("encoding", ["utf-16-be", "utf-16-le"])
+def test_a1111_jpeg_and_webp_user_comment(tmp_path, fmt, encoding):
+    """As A1111 writes them (piexif: "UNICODE\\0" + UTF-16); some tools write little-endian."""
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\x00" + A1111_TEXT.encode(encoding)
+    path = tmp_path / f"a.{fmt.lower()}"
+    Image.new("RGB", (64, 48)).save(path, format=fmt, exif=exif.tobytes())
+    meta = read_metadata(path)
+    assert meta.source == "a1111" and meta.request["prompt"] == "masterpiece, a castle on a hill, (sunset:1.2)"
+    assert meta.request["seed"] == 3141592653 and meta.request["scheduler"] == "DPM++ 2M Karras"

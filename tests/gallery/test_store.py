@@ -113,3 +113,37 @@ def test_delete_and_undo(saved_images, out_dir):
 def test_fts_query_quotes_words():
     assert fts_query('a "b" OR c*') == '"a"* AND "b"* AND "OR"* AND "c"*'
     assert fts_query("  ") == ""
+
+
+def test_migrations_run_in_order_and_keep_the_data(saved_images, out_dir, monkeypatch):
+    from desktop_app.gallery import store as store_module
+
+    with GalleryStore(roots=[out_dir]) as store:
+        store.sync()
+
+    def add_rating(db):
+        db.execute("ALTER TABLE images ADD COLUMN rating INTEGER NOT NULL DEFAULT 0")
+
+    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, add_rating])
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", len(store_module.MIGRATIONS))
+    with GalleryStore() as store:
+        assert store.recovered == "" and store.count() == 5
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+        assert store._db.execute("SELECT sum(rating) FROM images").fetchone()[0] == 0
+
+
+def test_an_index_from_a_newer_version_is_set_aside_not_destroyed(saved_images, out_dir):
+    with GalleryStore(roots=[out_dir]) as store:
+        store.sync()
+        store._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    with GalleryStore() as store:
+        assert "newer version" in store.recovered and store.count() == 5
+    assert list(default_db_path().parent.glob("gallery.sqlite3.corrupt-*"))
+
+
+def test_purge_removes_deletions_left_by_a_crash(saved_images, out_dir):
+    with GalleryStore(roots=[out_dir]) as store:
+        store.sync()
+        store.delete([store.query(Query(text="triangle"))[0][0]])  # then the app "crashes": no undo, no purge
+        assert store.purge_deleted() == 1
+        assert store.count() == 4 and not any(p.name.startswith(".") for p in out_dir.rglob("*"))

@@ -60,6 +60,7 @@ class _SyncJob(QRunnable):
 
     def run(self) -> None:
         try:
+            self.store.purge_deleted()  # deletions a crash left undecided: the user did delete them
             report = self.store.sync(cancel=self.cancel)
         except Exception as exc:  # reported in the panel; the images are still on disk
             report = exc
