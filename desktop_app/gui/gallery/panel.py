@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from PySide6.QtCore import (
+    QCoreApplication,
     QItemSelectionModel,
     QObject,
     QRunnable,
@@ -99,6 +100,9 @@ class GalleryPanel(QWidget):
             QTimer.singleShot(0, lambda: self.message.emit(f"Gallery: {self.store.recovered}."))
         self.refresh()
         self.start_sync()
+        app = QCoreApplication.instance()
+        if app is not None:  # a dock's closeEvent never runs when the main window closes
+            app.aboutToQuit.connect(self.shutdown)
 
     # -- layout ------------------------------------------------------------------------------
 
