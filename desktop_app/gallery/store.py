@@ -363,11 +363,14 @@ class GalleryStore:
         with self._lock:
             return self._db.execute("SELECT count(*) FROM images").fetchone()[0]
 
-    def query(self, query: Query = Query(), limit: int | None = None) -> list[tuple[int, str]]:
-        """(id, path) of the matching images, newest first."""
+    def query(self, query: Query = Query(), limit: int | None = None, image_id: int | None = None) -> list[tuple[int, str]]:
+        """(id, path) of the matching images, newest first (only ``image_id``, if given)."""
         sql = "SELECT images.id, images.path FROM images"
         where: list[str] = []
         args: list[Any] = []
+        if image_id is not None:
+            where.append("images.id = ?")
+            args.append(image_id)
         match = fts_query(query.text)
         if match:
             sql += " JOIN images_fts ON images_fts.rowid = images.id"

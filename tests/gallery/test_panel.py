@@ -74,10 +74,19 @@ def test_delete_then_undo(panel, qtbot, saved_images):
     assert not panel.undo_bar.isVisibleTo(panel)
 
 
-def test_add_image_puts_the_new_image_on_top(panel, out_dir):
+def test_add_image_puts_the_new_image_on_top_keeping_the_selection(panel, out_dir, qtbot):
+    panel.select_row(2)
+    selected = panel.selected_paths()
     path = save_image(tiny_image("blue"), make_request(prompt="brand new"), model=None, output_dir=out_dir)
-    panel.add_image(path)
-    assert _shown(panel)[0] == str(path)
+    with qtbot.assertNotEmitted(panel.model.modelReset):
+        panel.add_image(path)
+    assert _shown(panel)[0] == str(path) and panel.selected_paths() == selected
+    assert panel.count_label.text() == "6 images"
+    panel.search.setText("circle")
+    panel.refresh()
+    other = save_image(tiny_image("blue"), make_request(prompt="a square again"), model=None, output_dir=out_dir)
+    panel.add_image(other)  # saved, but it does not match the search: not shown
+    assert str(other) not in _shown(panel) and panel.count_label.text() == "1 of 7 images"
 
 
 def test_favourites(panel, saved_images):

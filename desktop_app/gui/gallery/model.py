@@ -119,6 +119,16 @@ class GalleryModel(QAbstractListModel):
         self._records.clear()
         self.endResetModel()
 
+    def insert_newest(self, image_id: int, path: str) -> None:
+        """Show one new image at the top without resetting the view (scroll and selection stay)."""
+        if path in self._row_of:
+            self._records.discard(image_id)
+            return
+        self.beginInsertRows(QModelIndex(), 0, 0)
+        self._rows.insert(0, (image_id, path))
+        self._row_of = {p: i for i, (_, p) in enumerate(self._rows)}
+        self.endInsertRows()
+
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
 

@@ -228,11 +228,13 @@ class GalleryPanel(QWidget):
             row = self.model.row_of(path)
             if row is not None:
                 selection.select(self.model.index(row), QItemSelectionModel.SelectionFlag.Select)
-        total = self.store.count()
-        shown = self.model.rowCount()
-        self.count_label.setText(f"{shown} of {total} images" if shown != total else f"{total} images")
+        self._update_count()
         self._selection_changed()
         self.refreshed.emit()
+
+    def _update_count(self) -> None:
+        total, shown = self.store.count(), self.model.rowCount()
+        self.count_label.setText(f"{shown} of {total} images" if shown != total else f"{total} images")
 
     def start_sync(self) -> None:
         """Look for images added or removed outside the app, on a worker thread."""
@@ -249,9 +251,12 @@ class GalleryPanel(QWidget):
     def add_image(self, path: Path | str) -> None:
         """Show a freshly saved image (``save_image``'s return value) at the top of the grid."""
         self.store.add_root(Path(path).parent.parent)
-        self.store.add_file(path)
+        image_id = self.store.add_file(path)
         self._fill_filters()
-        self.refresh()
+        shown = self.store.query(self.current_query(), image_id=image_id)
+        if shown:
+            self.model.insert_newest(*shown[0])
+        self._update_count()
 
     # -- selection and actions ------------------------------------------------------------------
 
