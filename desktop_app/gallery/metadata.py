@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image, UnidentifiedImageError
 
@@ -22,6 +23,9 @@ from desktop_app.engine.request import GenerationRequest
 from desktop_app.gallery import foreign
 from desktop_app.gallery.a1111 import parse_parameters
 from desktop_app.gallery.save import JSON_KEY, PARAMETERS_KEY
+
+if TYPE_CHECKING:
+    from desktop_app.engine.models import ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -173,17 +177,35 @@ def _read_a1111(text: str, result: ImageMetadata) -> None:
         result.source = "a1111"
 
 
-def request_from_image_file(path: Path | str) -> dict[str, Any]:
+def match_model_id(model_id: str, models: Iterable[ModelInfo]) -> str | None:
+    """The id of the local model that ``model_id`` (from an image) names: by id, then by name."""
+    models = list(models)
+    for model in models:
+        if model.id == model_id:
+            return model.id
+    wanted = model_id.casefold()
+    for model in models:
+        if wanted in (model.id.casefold(), model.name.casefold()):
+            return model.id
+    return None
+
+
+def request_from_image_file(path: Path | str, models: Iterable[ModelInfo] | None = None) -> dict[str, Any]:
     """The settings of an image file (ours or another tool's) as a ``GenerationRequest`` dict.
 
-    For "use these settings" and for images dropped onto the window. Raises ``MetadataError``
-    with a message for the user when the file has no usable settings.
+    For "use these settings" and for images dropped onto the window. With ``models`` (the local
+    ones), the image's model name is mapped to a local model's id where one matches; otherwise it
+    is kept, and validating the request tells the user the model is missing. Raises
+    ``MetadataError`` with a message for the user when the file has no usable settings.
     """
     meta = read_metadata(path)
     if not meta.ok:
         reason = "; ".join(meta.errors) or "no generation settings were found"
         raise MetadataError(f"{Path(path).name}: {reason}")
     try:
-        return meta.to_request().to_dict()
+        request = meta.to_request().to_dict()
     except (TypeError, ValueError) as exc:
         raise MetadataError(f"{Path(path).name}: the settings are incomplete ({exc})") from exc
+    if models is not None:
+        request["model_id"] = match_model_id(request["model_id"], models) or request["model_id"]
+    return request

@@ -282,3 +282,14 @@ def test_a1111_jpeg_and_webp_user_comment(tmp_path, fmt, encoding):
     meta = read_metadata(path)
     assert meta.source == "a1111" and meta.request["prompt"] == "masterpiece, a castle on a hill, (sunset:1.2)"
     assert meta.request["seed"] == 3141592653 and meta.request["scheduler"] == "DPM++ 2M Karras"
+
+
+def test_foreign_model_names_map_to_local_models(tmp_path):
+    from dataclasses import replace
+
+    text = "a dog\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 1, Size: 512x512, Model: My Model"
+    path = _png_with(tmp_path, "a.png", {"parameters": text})
+    local = _model(tmp_path)
+    assert request_from_image_file(path, models=[local])["model_id"] == "my-model"  # by display name
+    assert request_from_image_file(path, models=[replace(local, name="x")])["model_id"] == "My Model"  # kept
+    assert request_from_image_file(path)["model_id"] == "My Model"

@@ -8,6 +8,7 @@ stops and waits for it.
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -39,15 +40,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.engine.models import ModelInfo, discover
 from desktop_app.engine.request import GenerationRequest
 from desktop_app.gallery.export import ExportOptions, ExportResult
-from desktop_app.gallery.metadata import MetadataError, request_from_image_file
+from desktop_app.gallery.metadata import MetadataError, match_model_id, request_from_image_file
 from desktop_app.gallery.store import GalleryStore, Query, SyncReport, open_default_store
 from desktop_app.gui.gallery.details import DetailsPane
 from desktop_app.gui.gallery.export_dialog import ExportDialog, ExportJob, ExportRelay
 from desktop_app.gui.gallery.model import GalleryModel, ThumbnailLoader
 
 ALL = ""
+log = logging.getLogger(__name__)
 
 
 class _SyncRelay(QObject):
@@ -302,7 +305,18 @@ class GalleryPanel(QWidget):
         except (TypeError, ValueError) as exc:
             self.message.emit(f"The settings of {record.path.name} cannot be used: {exc}")
             return
-        self.use_settings.emit(request.to_dict())
+        settings = request.to_dict()
+        if record.source != "diffuse-studio":  # another tool's model name: find the local model it means
+            settings["model_id"] = match_model_id(settings["model_id"], self._local_models()) or settings["model_id"]
+        self.use_settings.emit(settings)
+
+    def _local_models(self) -> list[ModelInfo]:
+        """The models on this machine (reads only small JSON files and headers)."""
+        try:
+            return discover().models
+        except Exception:  # a model folder we cannot read must not break "use these settings"
+            log.exception("looking for local models failed")
+            return []
 
     def toggle_favourite(self) -> None:
         row = self._current_row()
@@ -420,7 +434,7 @@ class GalleryPanel(QWidget):
 
     def restore_from_file(self, path: str | Path) -> bool:
         try:
-            settings = request_from_image_file(path)
+            settings = request_from_image_file(path, models=self._local_models())
         except MetadataError as exc:
             self.message.emit(str(exc))
             return False
