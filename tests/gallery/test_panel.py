@@ -162,3 +162,24 @@ def test_export_dialog_options(qtbot, tmp_path):
     options = dialog.options()
     assert (options.as_zip, options.format, options.manifest, options.template) == (True, "webp", True, "{seed}")
     assert options.destination == tmp_path / "Diffuse Studio export"
+
+
+def test_unreadable_image_gets_a_placeholder_not_a_crash(panel, qtbot, saved_images):
+    saved_images[4].write_bytes(b"\x89PNG\r\n\x1a\n this file was damaged")
+    row = _shown(panel).index(str(saved_images[4]))
+    with qtbot.waitSignal(panel.loader.failed, timeout=10_000) as failed:
+        placeholder = panel.model.index(row).data(1)
+    assert failed.args[0] == str(saved_images[4]) and not placeholder.isNull()
+    assert panel.model.index(row).data(1) is not None  # asked again: no new job, still the placeholder
+
+
+def test_shutdown_stops_every_worker(qtbot, saved_images, out_dir):
+    store = GalleryStore(roots=[out_dir])
+    widget = GalleryPanel(store)
+    qtbot.addWidget(widget)
+    for row in range(widget.model.rowCount()):
+        widget.model.index(row).data(1)
+    widget.shutdown()
+    assert widget._pool.activeThreadCount() == 0
+    widget.shutdown()  # twice is harmless
+    store.close()
