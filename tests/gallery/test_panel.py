@@ -183,3 +183,15 @@ def test_shutdown_stops_every_worker(qtbot, saved_images, out_dir):
     assert widget._pool.activeThreadCount() == 0
     widget.shutdown()  # twice is harmless
     store.close()
+
+
+def test_a_file_deleted_outside_the_app_disappears_from_the_grid(panel, qtbot, saved_images):
+    saved_images[0].unlink()
+    row = _shown(panel).index(str(saved_images[0]))
+    with qtbot.waitSignal(panel.synced, timeout=10_000):
+        panel.model.index(row).data(1)  # its thumbnail fails, which starts a scan
+    assert str(saved_images[0]) not in _shown(panel) and len(_shown(panel)) == 4
+
+
+def test_context_menu_offers_the_actions(panel):
+    assert [a.text() for a in panel.view.actions()][:2] == ["Use these settings", "Favourite / not"]

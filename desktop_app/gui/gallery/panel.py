@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 from PySide6.QtCore import (
@@ -24,7 +25,7 @@ from PySide6.QtCore import (
     QUrl,
     Signal,
 )
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -50,6 +51,7 @@ from desktop_app.gui.gallery.export_dialog import ExportDialog, ExportJob, Expor
 from desktop_app.gui.gallery.model import GalleryModel, ThumbnailLoader
 
 ALL = ""
+RESYNC_AFTER_S = 10.0  # showing the panel again looks for outside changes when the last scan is older
 log = logging.getLogger(__name__)
 
 
@@ -58,13 +60,14 @@ class _SyncRelay(QObject):
 
 
 class _SyncJob(QRunnable):
-    def __init__(self, store: GalleryStore, relay: _SyncRelay, cancel: threading.Event):
+    def __init__(self, store: GalleryStore, relay: _SyncRelay, cancel: threading.Event, purge: bool):
         super().__init__()
-        self.store, self.relay, self.cancel = store, relay, cancel
+        self.store, self.relay, self.cancel, self.purge = store, relay, cancel, purge
 
     def run(self) -> None:
         try:
-            self.store.purge_deleted()  # deletions a crash left undecided: the user did delete them
+            if self.purge:
+                self.store.purge_deleted()  # deletions a crash left undecided: the user did delete them
             report = self.store.sync(cancel=self.cancel)
         except Exception as exc:  # reported in the panel; the images are still on disk
             report = exc
@@ -101,8 +104,11 @@ class GalleryPanel(QWidget):
         self.loader.ready.connect(self._maybe_update_preview)
         if self.store.recovered:
             QTimer.singleShot(0, lambda: self.message.emit(f"Gallery: {self.store.recovered}."))
+        self._syncing = False
+        self._last_sync = 0.0
+        self.loader.failed.connect(self._thumbnail_failed)
         self.refresh()
-        self.start_sync()
+        self.start_sync(purge=True)
         app = QCoreApplication.instance()
         if app is not None:  # a dock's closeEvent never runs when the main window closes
             app.aboutToQuit.connect(self.shutdown)
@@ -189,6 +195,14 @@ class GalleryPanel(QWidget):
         layout.addWidget(self.undo_bar)
         layout.addWidget(self.export_bar)
         layout.addWidget(self.count_label)
+        for text, slot in (("Use these settings", self.use_selected_settings), ("Favourite / not", self.toggle_favourite),
+                           ("Copy image", self.copy_image), ("Copy parameters", self.copy_parameters),
+                           ("Open containing folder", self.open_folder), ("Export…", self.export_selected),
+                           ("Delete", self.delete_selected)):
+            action = QAction(text, self.view)
+            action.triggered.connect(lambda _checked=False, slot=slot: slot())
+            self.view.addAction(action)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         QShortcut(QKeySequence.StandardKey.Delete, self.view, self.delete_selected)
         QShortcut(QKeySequence.StandardKey.Undo, self, self.undo_delete)
         QShortcut(QKeySequence.StandardKey.Copy, self.view, self.copy_image)
@@ -239,11 +253,26 @@ class GalleryPanel(QWidget):
         total, shown = self.store.count(), self.model.rowCount()
         self.count_label.setText(f"{shown} of {total} images" if shown != total else f"{total} images")
 
-    def start_sync(self) -> None:
-        """Look for images added or removed outside the app, on a worker thread."""
-        self._pool.start(_SyncJob(self.store, self._relay, self._cancel))
+    def start_sync(self, purge: bool = False) -> bool:
+        """Look for images added or removed outside the app, on a worker thread (one scan at a time)."""
+        if self._syncing or self._cancel.is_set():
+            return False
+        self._syncing = True
+        self._last_sync = time.monotonic()
+        self._pool.start(_SyncJob(self.store, self._relay, self._cancel, purge))
+        return True
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if time.monotonic() - self._last_sync > RESYNC_AFTER_S:
+            self.start_sync()
+
+    def _thumbnail_failed(self, path: str, _reason: str) -> None:
+        if not Path(path).exists():  # deleted outside the app while we were running
+            self.start_sync()
 
     def _on_synced(self, report: SyncReport | Exception) -> None:
+        self._syncing = False
         if isinstance(report, Exception):
             self.message.emit(f"Gallery: the image folders could not be scanned ({report}).")
         elif report.added or report.removed or report.updated:
