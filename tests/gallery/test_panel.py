@@ -195,3 +195,19 @@ def test_a_file_deleted_outside_the_app_disappears_from_the_grid(panel, qtbot, s
 
 def test_context_menu_offers_the_actions(panel):
     assert [a.text() for a in panel.view.actions()][:2] == ["Use these settings", "Favourite / not"]
+
+
+def test_a_corrupt_index_is_rebuilt_and_the_panel_says_so(qtbot, saved_images, out_dir):
+    from desktop_app.gallery.store import default_db_path
+
+    with GalleryStore(roots=[out_dir]) as store:
+        store.sync()
+    default_db_path().write_bytes(b"this is not a database" * 100)
+    for suffix in ("-wal", "-shm"):
+        default_db_path().with_name(default_db_path().name + suffix).unlink(missing_ok=True)
+    widget = GalleryPanel()
+    qtbot.addWidget(widget)
+    with qtbot.waitSignal(widget.message, timeout=5_000) as said:
+        pass
+    assert "rebuilt from the image files" in said.args[0] and len(_shown(widget)) == 5
+    widget.shutdown()

@@ -93,6 +93,8 @@ class GalleryPanel(QWidget):
         self.loader = ThumbnailLoader(self._pool, parent=self)
         self.model = GalleryModel(self.store, self.loader, self)
         self._undo: list[tuple[str, str]] = []
+        self._syncing = False
+        self._last_sync = 0.0
         self._export_cancel: threading.Event | None = None
         self._export_relay = ExportRelay(self)
         self._export_relay.progress.connect(self._export_progress)
@@ -103,9 +105,7 @@ class GalleryPanel(QWidget):
         self._build()
         self.loader.ready.connect(self._maybe_update_preview)
         if self.store.recovered:
-            QTimer.singleShot(0, lambda: self.message.emit(f"Gallery: {self.store.recovered}."))
-        self._syncing = False
-        self._last_sync = 0.0
+            QTimer.singleShot(0, self, lambda: self.message.emit(f"Gallery: {self.store.recovered}."))
         self.loader.failed.connect(self._thumbnail_failed)
         self.refresh()
         self.start_sync(purge=True)
