@@ -28,69 +28,16 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app import paths
+from desktop_app.gallery import schema
 from desktop_app.gallery.metadata import ImageMetadata, read_metadata
 from desktop_app.gallery.save import TEMP_PREFIX
+from desktop_app.gallery.scan import DELETED_PREFIX, scan_images
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "gallery.sqlite3"
 STATE_NAME = "gallery-state.json"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
-DELETED_PREFIX = ".deleted-"
-STALE_TEMP_SECONDS = 3600
 _BATCH = 200
-
-
-def _schema_v1(db: sqlite3.Connection) -> None:
-    db.executescript(
-        """
-        CREATE TABLE images (
-            id INTEGER PRIMARY KEY,
-            path TEXT NOT NULL UNIQUE,
-            mtime_ns INTEGER NOT NULL,
-            size INTEGER NOT NULL,
-            created REAL NOT NULL,
-            width INTEGER, height INTEGER,
-            source TEXT NOT NULL,
-            prompt TEXT NOT NULL DEFAULT '',
-            negative_prompt TEXT NOT NULL DEFAULT '',
-            model_id TEXT NOT NULL DEFAULT '',
-            model_name TEXT NOT NULL DEFAULT '',
-            model_hash TEXT NOT NULL DEFAULT '',
-            scheduler TEXT NOT NULL DEFAULT '',
-            seed INTEGER, steps INTEGER, guidance_scale REAL,
-            request_json TEXT NOT NULL DEFAULT '{}',
-            parameters TEXT NOT NULL DEFAULT '',
-            problems TEXT NOT NULL DEFAULT '',
-            favourite INTEGER NOT NULL DEFAULT 0
-        );
-        CREATE INDEX images_created ON images (created DESC, id DESC);
-        CREATE INDEX images_model ON images (model_id);
-        CREATE INDEX images_scheduler ON images (scheduler);
-        CREATE VIRTUAL TABLE images_fts USING fts5(
-            prompt, negative_prompt, model_id, model_name, content='images', content_rowid='id'
-        );
-        CREATE TRIGGER images_ai AFTER INSERT ON images BEGIN
-            INSERT INTO images_fts (rowid, prompt, negative_prompt, model_id, model_name)
-            VALUES (new.id, new.prompt, new.negative_prompt, new.model_id, new.model_name);
-        END;
-        CREATE TRIGGER images_ad AFTER DELETE ON images BEGIN
-            INSERT INTO images_fts (images_fts, rowid, prompt, negative_prompt, model_id, model_name)
-            VALUES ('delete', old.id, old.prompt, old.negative_prompt, old.model_id, old.model_name);
-        END;
-        CREATE TRIGGER images_au AFTER UPDATE OF prompt, negative_prompt, model_id, model_name ON images BEGIN
-            INSERT INTO images_fts (images_fts, rowid, prompt, negative_prompt, model_id, model_name)
-            VALUES ('delete', old.id, old.prompt, old.negative_prompt, old.model_id, old.model_name);
-            INSERT INTO images_fts (rowid, prompt, negative_prompt, model_id, model_name)
-            VALUES (new.id, new.prompt, new.negative_prompt, new.model_id, new.model_name);
-        END;
-        """
-    )
-
-
-# Schema version N is reached by running MIGRATIONS[N - 1] on a version N - 1 database.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_schema_v1]
-SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class IndexCorrupt(Exception):
@@ -191,11 +138,11 @@ class GalleryStore:
 
     def _migrate(self, db: sqlite3.Connection) -> None:
         version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise IndexCorrupt(f"the index was written by a newer version (schema {version} > {SCHEMA_VERSION})")
-        for number in range(version, SCHEMA_VERSION):
+        if version > schema.SCHEMA_VERSION:
+            raise IndexCorrupt(f"the index was written by a newer version (schema {version} > {schema.SCHEMA_VERSION})")
+        for number in range(version, schema.SCHEMA_VERSION):
             with db:
-                MIGRATIONS[number](db)
+                schema.MIGRATIONS[number](db)
                 db.execute(f"PRAGMA user_version = {number + 1}")
 
     def _open(self, check: bool) -> sqlite3.Connection:
@@ -322,7 +269,7 @@ class GalleryStore:
         for root in self.roots:
             if not root.is_dir():
                 continue  # an unplugged drive: keep its images listed rather than forget them
-            on_disk = dict(_scan(root))
+            on_disk = dict(scan_images(root))
             prefix = str(root) + os.sep
             with self._lock:
                 known = {p: (m, s) for p, m, s in self._db.execute(
@@ -487,39 +434,6 @@ def _created(meta: ImageMetadata, stat: os.stat_result) -> float:
         except ValueError:
             pass
     return stat.st_mtime
-
-
-def _scan(root: Path) -> Iterator[tuple[str, os.stat_result]]:
-    """Every image file below ``root``; skips hidden files and folders, removes stale temp files."""
-    now = time.time()
-    stack = [str(root)]
-    while stack:
-        folder = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            name = entry.name
-            if name.startswith("."):
-                if name.startswith(TEMP_PREFIX) and entry.is_file():
-                    _remove_stale_temp(entry, now)
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
-            elif name.lower().endswith(IMAGE_SUFFIXES) and entry.is_file():
-                try:
-                    yield entry.path, entry.stat()
-                except OSError:
-                    continue
-
-
-def _remove_stale_temp(entry: os.DirEntry, now: float) -> None:
-    try:
-        if now - entry.stat().st_mtime > STALE_TEMP_SECONDS:
-            os.unlink(entry.path)  # left by a save that crashed: it never became an image
-    except OSError:
-        pass
 
 
 def add_to_default_index(path: Path, root: Path) -> None:

@@ -8,7 +8,8 @@ from PIL import Image
 
 from desktop_app.gallery import cli
 from desktop_app.gallery.save import save_image
-from desktop_app.gallery.store import SCHEMA_VERSION, GalleryStore, Query, default_db_path, fts_query
+from desktop_app.gallery.schema import SCHEMA_VERSION
+from desktop_app.gallery.store import GalleryStore, Query, default_db_path, fts_query
 
 from .conftest import make_request, tiny_image
 
@@ -116,7 +117,7 @@ def test_fts_query_quotes_words():
 
 
 def test_migrations_run_in_order_and_keep_the_data(saved_images, out_dir, monkeypatch):
-    from desktop_app.gallery import store as store_module
+    from desktop_app.gallery import schema
 
     with GalleryStore(roots=[out_dir]) as store:
         store.sync()
@@ -124,8 +125,8 @@ def test_migrations_run_in_order_and_keep_the_data(saved_images, out_dir, monkey
     def add_rating(db):
         db.execute("ALTER TABLE images ADD COLUMN rating INTEGER NOT NULL DEFAULT 0")
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, add_rating])
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", len(store_module.MIGRATIONS))
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, add_rating])
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", len(schema.MIGRATIONS))
     with GalleryStore() as store:
         assert store.recovered == "" and store.count() == 5
         assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
