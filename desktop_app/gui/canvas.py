@@ -1,0 +1,133 @@
+"""The preview canvas (fit to window or 1:1) and a strip of thumbnails to flip through images."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QListWidget,
+    QListWidgetItem,
+    QScrollArea,
+    QSizePolicy,
+    QWidget,
+)
+
+
+class _ImageView(QWidget):
+    """Paints one pixmap, scaled to fit (smoothly: small images are upscaled a lot) or at 1:1."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.pixmap = QPixmap()
+        self.fit = True
+        self.placeholder = "Type a prompt and press Generate (Ctrl+Enter)"
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(160, 160)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt naming
+        return QSize(512, 512) if self.fit or self.pixmap.isNull() else self.pixmap.size()
+
+    def target_rect(self) -> QRect:
+        size = self.pixmap.size()
+        if self.fit:
+            size = size.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        return QRect(QPoint((self.width() - size.width()) // 2, (self.height() - size.height()) // 2), size)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        painter = QPainter(self)
+        if self.pixmap.isNull():
+            painter.setPen(self.palette().placeholderText().color())
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
+            return
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        painter.drawPixmap(self.target_rect(), self.pixmap)
+
+
+class PreviewCanvas(QScrollArea):
+    """Shows the live previews, then the final image. ``fit`` toggles fit-to-window and 1:1."""
+
+    frame_shown = Signal()  # a preview or an image reached the screen (the GUI benchmark counts these)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.view = _ImageView()
+        self.setWidget(self.view)
+        self.setWidgetResizable(True)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.setBackgroundRole(self.view.backgroundRole())
+        self.image: QImage | None = None
+        self.is_preview = False
+        self.frames_shown = 0
+
+    def show_image(self, image: QImage, *, preview: bool = False) -> None:
+        self.image = image
+        self.is_preview = preview
+        self.view.pixmap = QPixmap.fromImage(image)
+        self.view.setToolTip("" if preview else f"{image.width()}×{image.height()} px")
+        self._relayout()
+        self.view.update()
+        self.frames_shown += 1
+        self.frame_shown.emit()
+
+    def clear(self) -> None:
+        self.image = None
+        self.view.pixmap = QPixmap()
+        self._relayout()
+        self.view.update()
+
+    def set_fit(self, fit: bool) -> None:
+        self.view.fit = fit
+        self._relayout()
+
+    @property
+    def fit(self) -> bool:
+        return self.view.fit
+
+    def _relayout(self) -> None:
+        fit = self.view.fit or self.view.pixmap.isNull()
+        self.setWidgetResizable(fit)
+        if not fit:
+            self.view.resize(self.view.pixmap.size())
+        self.view.updateGeometry()
+
+
+def _icon(image: QImage, side: int) -> QIcon:
+    pixmap = QPixmap.fromImage(image.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
+                                            Qt.TransformationMode.SmoothTransformation))
+    return QIcon(pixmap)
+
+
+class ThumbnailStrip(QListWidget):
+    """A horizontal row of thumbnails; selecting one emits its image and its saved path."""
+
+    image_selected = Signal(QImage, str)
+
+    def __init__(self, side: int = 72, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.side = side
+        self.setViewMode(QListWidget.ViewMode.IconMode)
+        self.setFlow(QListWidget.Flow.LeftToRight)
+        self.setWrapping(False)
+        self.setMovement(QListWidget.Movement.Static)
+        self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setIconSize(QSize(side, side))
+        self.setFixedHeight(side + 28)
+        self.setSpacing(2)
+        self.currentItemChanged.connect(self._on_current)
+
+    def add_image(self, image: QImage, path: str = "", tooltip: str = "") -> QListWidgetItem:
+        item = QListWidgetItem(_icon(image, self.side), "")
+        item.setData(Qt.ItemDataRole.UserRole, image)
+        item.setData(Qt.ItemDataRole.UserRole + 1, path)
+        item.setToolTip(tooltip or path or "not saved")
+        if not path:
+            item.setBackground(QColor(229, 72, 77, 60))
+        self.addItem(item)
+        self.scrollToItem(item)
+        return item
+
+    def _on_current(self, item: QListWidgetItem | None, _previous=None) -> None:
+        if item is not None:
+            self.image_selected.emit(item.data(Qt.ItemDataRole.UserRole), item.data(Qt.ItemDataRole.UserRole + 1))

@@ -1,0 +1,416 @@
+"""The parameters panel: every control of a generation request, with its problems shown in place.
+
+The panel turns its controls into a ``GenerationRequest`` and back (``request()`` /
+``set_request()``), validates it on every change with ``GenerationRequest.validate`` and shows
+each problem under the control it belongs to. It uses only the Qt-free, torch-free parts of the
+engine (models, schedulers, request).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.engine.models import Discovery, ModelInfo
+from desktop_app.engine.request import (
+    DDPM_VARIANCES,
+    MAX_BATCH,
+    MAX_GUIDANCE,
+    MAX_SEED,
+    MAX_STEPS,
+    GenerationRequest,
+    Problem,
+)
+from desktop_app.engine.schedulers import SCHEDULERS
+from desktop_app.gui.widgets import FieldError, PromptEdit, SliderSpin
+
+RANDOM_SEED = -1
+ASPECTS = ((1, 1, "square"), (3, 4, "portrait"), (4, 3, "landscape"), (2, 3, "portrait"), (3, 2, "landscape"),
+           (9, 16, "tall"), (16, 9, "wide"))
+
+
+def size_presets(info: ModelInfo) -> list[tuple[int, int, str]]:
+    """Sizes near the model's native area in common aspect ratios, as multiples of its latent factor."""
+    native_w, native_h = info.native_size
+    area = native_w * native_h
+    step = info.latent_factor * (8 if native_w >= 256 else 1)
+    found: list[tuple[int, int, str]] = []
+    for aw, ah, label in ASPECTS:
+        w = round((area * aw / ah) ** 0.5 / step) * step
+        h = round((area * ah / aw) ** 0.5 / step) * step
+        if info.min_size <= w <= info.max_size and info.min_size <= h <= info.max_size and (w, h) not in [f[:2] for f in found]:
+            found.append((w, h, "native" if (w, h) == (native_w, native_h) else label))
+    return found
+
+
+class ParametersPanel(QWidget):
+    changed = Signal()  # any control changed
+    validity_changed = Signal(bool)  # True: the request can be generated
+    submit = Signal()  # Ctrl+Enter in a prompt box
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.preview_mode = "latent"  # set from the settings
+        self.last_seed: int | None = None
+        self._models: dict[str, ModelInfo] = {}
+        self._problems: list[Problem] = []
+        self._restoring = False
+        self._errors: dict[str, FieldError] = {}
+        self._build()
+        self._connect()
+
+    # ---- building ---------------------------------------------------------------------------
+    def _error(self, *fields: str) -> FieldError:
+        label = FieldError(self)
+        for name in fields:
+            self._errors[name] = label
+        return label
+
+    def _build(self) -> None:
+        self.prompt = PromptEdit("Describe the image, e.g. “a red circle on the left and a blue square”", 3)
+        self.prompt.setToolTip("What the image should show. Ctrl+Enter generates.")
+        self.negative = PromptEdit("What the image should not show (optional)", 2)
+        self.negative.setToolTip("Classifier-free guidance steers away from this text. Ctrl+Enter generates.")
+
+        self.model = QComboBox()
+        self.model.setToolTip("The model that makes the image: its name, family and native size")
+        self.model_note = QLabel()
+        self.model_note.setWordWrap(True)
+        self.model_note.setObjectName("hint")
+        self.model_note.hide()
+
+        self.scheduler = QComboBox()
+        for name, spec in SCHEDULERS.items():
+            self.scheduler.addItem(name)
+            self.scheduler.setItemData(self.scheduler.count() - 1, spec.description, Qt.ItemDataRole.ToolTipRole)
+        self.scheduler.setToolTip("How the noise is removed step by step (the sampler)")
+        self.eta = SliderSpin(0.0, 1.0, decimals=2, step=0.05)
+        self.eta.setToolTip("DDIM's η: 0 is deterministic DDIM, 1 adds as much fresh noise as DDPM")
+        self.variance = QComboBox()
+        for key, label in DDPM_VARIANCES.items():
+            self.variance.addItem(label, key)
+        self.variance.setToolTip("DDPM's reverse-step variance σₜ²: the posterior β̃ₜ or βₜ itself")
+
+        self.steps = SliderSpin(1, MAX_STEPS, slider_max=150)
+        self.steps.setToolTip("Denoising steps: more is slower and, up to a point, cleaner")
+        self.guidance = SliderSpin(0.0, MAX_GUIDANCE, decimals=1, step=0.5, slider_max=20.0)
+        self.guidance.setToolTip("Classifier-free guidance scale s: ε̄ = ε(∅) + s·(ε(c) − ε(∅)); 1 turns it off")
+
+        self.guidance_mode = QComboBox()
+        self.guidance_mode.addItem("Classifier-free", "cfg")
+        self.guidance_mode.addItem("+ Classifier guidance", "classifier")
+        self.guidance_mode.setToolTip("Add the model's noisy-latent classifier: ε̂ = ε − s·√(1−ᾱₜ)·∇ log p(c|xₜ)")
+        self.target_colour = QComboBox()
+        self.target_colour.setToolTip("The colour the classifier steers towards")
+        self.target_shape = QComboBox()
+        self.target_shape.setToolTip("The shape the classifier steers towards")
+        self.classifier_scale = QDoubleSpinBox()
+        self.classifier_scale.setRange(0.0, 100.0)
+        self.classifier_scale.setSingleStep(0.5)
+        self.classifier_scale.setToolTip("Classifier guidance scale s")
+        self.classifier_row = QWidget()
+        row = QHBoxLayout(self.classifier_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.target_colour, 1)
+        row.addWidget(self.target_shape, 1)
+        row.addWidget(QLabel("scale"))
+        row.addWidget(self.classifier_scale)
+
+        self.seed = QDoubleSpinBox()
+        self.seed.setDecimals(0)
+        self.seed.setRange(RANDOM_SEED, MAX_SEED)
+        self.seed.setSpecialValueText("Random")
+        self.seed.setValue(RANDOM_SEED)
+        self.seed.setToolTip("The starting noise; the same seed and settings give the same image. "
+                             "Lowest value = a new random seed every time.")
+        self.dice = QToolButton()
+        self.dice.setText("⚄")
+        self.dice.setToolTip("Pick a new random seed now")
+        self.reuse = QToolButton()
+        self.reuse.setText("♻")
+        self.reuse.setToolTip("Reuse the last image's seed")
+        self.reuse.setEnabled(False)
+        self.random_seed = QToolButton()
+        self.random_seed.setText("∗")
+        self.random_seed.setToolTip("Random seed each time")
+        seed_row = QWidget()
+        row = QHBoxLayout(seed_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.seed, 1)
+        for button in (self.dice, self.reuse, self.random_seed):
+            row.addWidget(button)
+
+        self.size = QComboBox()
+        self.size.setToolTip("Image size; the model's native size works best")
+        self.width_box, self.height_box = QSpinBox(), QSpinBox()
+        for box, what in ((self.width_box, "Width"), (self.height_box, "Height")):
+            box.setRange(1, 8192)
+            box.setSuffix(" px")
+            box.setKeyboardTracking(False)
+            box.setToolTip(f"{what} in pixels: a multiple of the model's latent factor")
+        self.custom_row = QWidget()
+        row = QHBoxLayout(self.custom_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.width_box)
+        row.addWidget(QLabel("×"))
+        row.addWidget(self.height_box)
+
+        self.batch_size = QSpinBox()
+        self.batch_size.setRange(1, MAX_BATCH)
+        self.batch_size.setToolTip("Images made together in one run (uses more memory)")
+        self.batch_count = QSpinBox()
+        self.batch_count.setRange(1, 100)
+        self.batch_count.setToolTip("Runs queued one after another (seed + batch size each time when the seed is fixed)")
+        batch_row = QWidget()
+        row = QHBoxLayout(batch_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(QLabel("size"))
+        row.addWidget(self.batch_size, 1)
+        row.addWidget(QLabel("count"))
+        row.addWidget(self.batch_count, 1)
+
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.form = form
+        form.addRow("&Model", self.model)
+        form.addRow("", self.model_note)
+        form.addRow("", self._error("model"))
+        form.addRow("S&cheduler", self.scheduler)
+        form.addRow("", self._error("scheduler"))
+        form.addRow("η (eta)", self.eta)
+        form.addRow("", self._error("eta"))
+        form.addRow("Variance", self.variance)
+        form.addRow("", self._error("ddpm_variance"))
+        form.addRow("S&teps", self.steps)
+        form.addRow("", self._error("steps"))
+        form.addRow("&Guidance", self.guidance)
+        form.addRow("", self._error("guidance_scale"))
+        form.addRow("Mode", self.guidance_mode)
+        form.addRow("Target", self.classifier_row)
+        form.addRow("", self._error("classifier_target", "classifier_scale"))
+        form.addRow("S&eed", seed_row)
+        form.addRow("", self._error("seed"))
+        form.addRow("Si&ze", self.size)
+        form.addRow("", self.custom_row)
+        form.addRow("", self._error("width", "height"))
+        form.addRow("&Batch", batch_row)
+        form.addRow("", self._error("batch_size", "preview", "preview_every"))
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("&Prompt", buddy=self.prompt))
+        layout.addWidget(self.prompt)
+        layout.addWidget(QLabel("&Negative prompt", buddy=self.negative))
+        layout.addWidget(self.negative)
+        layout.addLayout(form)
+        layout.addStretch(1)
+        self._update_visibility()
+
+    def _connect(self) -> None:
+        for edit in (self.prompt, self.negative):
+            edit.submitted.connect(self.submit)
+            edit.textChanged.connect(self._on_change)
+        self.model.currentIndexChanged.connect(self._on_model)
+        for combo in (self.scheduler, self.variance, self.guidance_mode, self.target_colour, self.target_shape):
+            combo.currentIndexChanged.connect(self._on_change)
+        for slider in (self.eta, self.steps, self.guidance):
+            slider.valueChanged.connect(self._on_change)
+        for box in (self.classifier_scale, self.seed, self.width_box, self.height_box, self.batch_size, self.batch_count):
+            box.valueChanged.connect(self._on_change)
+        self.size.currentIndexChanged.connect(self._on_size)
+        self.dice.clicked.connect(lambda: self.seed.setValue(random.randint(0, MAX_SEED - MAX_BATCH)))
+        self.reuse.clicked.connect(lambda: self.last_seed is not None and self.seed.setValue(self.last_seed))
+        self.random_seed.clicked.connect(lambda: self.seed.setValue(RANDOM_SEED))
+
+    # ---- models -------------------------------------------------------------------------------
+    def set_models(self, discovery: Discovery, preferred: str | None = None) -> None:
+        wanted = preferred or self.model.currentData()
+        self._models = {m.id: m for m in discovery.models}
+        self.model.blockSignals(True)
+        self.model.clear()
+        for info in discovery.models:
+            self.model.addItem(info.describe(), info.id)
+            self.model.setItemData(self.model.count() - 1, str(info.path), Qt.ItemDataRole.ToolTipRole)
+        index = self.model.findData(wanted) if wanted else -1
+        self.model.setCurrentIndex(index if index >= 0 else (0 if self.model.count() else -1))
+        self.model.blockSignals(False)
+        notes = [f"Not usable: {e}" for e in discovery.errors]
+        self.model_note.setText("\n".join(notes))
+        self.model_note.setVisible(bool(notes))
+        self._on_model()
+
+    def model_info(self) -> ModelInfo | None:
+        return self._models.get(self.model.currentData())
+
+    def _on_model(self) -> None:
+        info = self.model_info()
+        self._fill_sizes(info)
+        self._fill_classes(info)
+        self._on_change()
+
+    def _fill_sizes(self, info: ModelInfo | None) -> None:
+        current = (self.width_box.value(), self.height_box.value())
+        self.size.blockSignals(True)
+        self.size.clear()
+        if info is not None:
+            for w, h, label in size_presets(info):
+                self.size.addItem(f"{w}×{h} ({label})", (w, h))
+            step = info.latent_factor
+            for box in (self.width_box, self.height_box):
+                box.setSingleStep(step)
+        self.size.addItem("Custom…", None)
+        self.size.blockSignals(False)
+        self._select_size(*current) if self._restoring else self.size.setCurrentIndex(0)
+        self._on_size()
+
+    def _select_size(self, width: int, height: int) -> None:
+        for index in range(self.size.count()):
+            if self.size.itemData(index) == (width, height):
+                self.size.setCurrentIndex(index)
+                return
+        self.size.setCurrentIndex(self.size.count() - 1)
+        self.width_box.setValue(width)
+        self.height_box.setValue(height)
+
+    def _on_size(self) -> None:
+        data = self.size.currentData()
+        if data is not None:
+            for box, value in zip((self.width_box, self.height_box), data, strict=True):
+                box.blockSignals(True)
+                box.setValue(value)
+                box.blockSignals(False)
+        self._on_change()
+
+    def _fill_classes(self, info: ModelInfo | None) -> None:
+        labels = info.classifier_labels if info else {}
+        for combo, head in ((self.target_colour, "colour"), (self.target_shape, "shape")):
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItem(f"any {head}", "")
+            for label in labels.get(head, []):
+                combo.addItem(label, label)
+            combo.blockSignals(False)
+
+    # ---- request <-> controls ----------------------------------------------------------------
+    def request(self) -> GenerationRequest:
+        seed = int(self.seed.value())
+        classifier = self.guidance_mode.currentData() == "classifier" and self.guidance_mode.isVisibleTo(self)
+        target = " ".join(t for t in (self.target_colour.currentData(), self.target_shape.currentData()) if t)
+        return GenerationRequest(
+            prompt=self.prompt.text().strip(),
+            negative_prompt=self.negative.text().strip(),
+            model_id=self.model.currentData() or "",
+            scheduler=self.scheduler.currentText(),
+            steps=int(self.steps.value()),
+            guidance_scale=round(self.guidance.value(), 2),
+            seed=None if seed == RANDOM_SEED else seed,
+            width=self.width_box.value(),
+            height=self.height_box.value(),
+            batch_size=self.batch_size.value(),
+            eta=round(self.eta.value(), 3),
+            ddpm_variance=self.variance.currentData(),
+            classifier_target=target if classifier else "",
+            classifier_scale=self.classifier_scale.value() if classifier else 0.0,
+            preview=self.preview_mode,
+        )
+
+    def set_request(self, data: dict[str, Any], batch_count: int | None = None) -> None:
+        """Show a request (a dict from ``GenerationRequest.to_dict()`` or a gallery recipe)."""
+        defaults = GenerationRequest(prompt="").to_dict()
+        values = {**defaults, **{k: v for k, v in data.items() if v is not None or k == "seed"}}
+        self._restoring = True
+        try:
+            self.prompt.setPlainText(str(values["prompt"]))
+            self.negative.setPlainText(str(values["negative_prompt"]))
+            index = self.model.findData(values["model_id"])
+            if index >= 0:
+                self.model.setCurrentIndex(index)
+            info = self.model_info()
+            index = self.scheduler.findText(str(values["scheduler"]))
+            if index >= 0:
+                self.scheduler.setCurrentIndex(index)
+            self.steps.setValue(int(values["steps"]))
+            self.guidance.setValue(float(values["guidance_scale"]))
+            self.eta.setValue(float(values["eta"]))
+            index = self.variance.findData(values["ddpm_variance"])
+            self.variance.setCurrentIndex(max(index, 0))
+            self.seed.setValue(RANDOM_SEED if values["seed"] is None else int(values["seed"]))
+            native = info.native_size if info else (512, 512)
+            width = values["width"] if values["width"] is not None else native[0]
+            height = values["height"] if values["height"] is not None else native[1]
+            self._select_size(int(width), int(height))
+            self.batch_size.setValue(int(values["batch_size"]))
+            if batch_count is not None:
+                self.batch_count.setValue(batch_count)
+            self._restore_classifier(str(values["classifier_target"]), float(values["classifier_scale"]))
+        except (TypeError, ValueError):
+            pass  # a damaged recipe: keep what could be restored
+        finally:
+            self._restoring = False
+        self._on_change()
+
+    def _restore_classifier(self, target: str, scale: float) -> None:
+        words = target.split()
+        self.guidance_mode.setCurrentIndex(1 if words else 0)
+        for combo in (self.target_colour, self.target_shape):
+            combo.setCurrentIndex(0)
+            for word in words:
+                index = combo.findData(word)
+                if index >= 0:
+                    combo.setCurrentIndex(index)
+        self.classifier_scale.setValue(scale)
+
+    # ---- validation ---------------------------------------------------------------------------
+    def _update_visibility(self) -> None:
+        spec = SCHEDULERS.get(self.scheduler.currentText())
+        info = self.model_info()
+        classifier = bool(info and info.has_classifier)
+        rows = {
+            self.eta: bool(spec and spec.takes_eta),
+            self.variance: bool(spec and spec.takes_variance),
+            self.guidance_mode: classifier,
+            self.classifier_row: classifier and self.guidance_mode.currentData() == "classifier",
+            self.custom_row: self.size.currentData() is None,
+        }
+        for widget, visible in rows.items():
+            self.form.setRowVisible(widget, visible)
+
+    def _on_change(self, *_: object) -> None:
+        if self._restoring:
+            return
+        self._update_visibility()
+        request = self.request()
+        info = self.model_info()
+        problems = request.validate(info)
+        if not self.model.count():
+            problems = [p for p in problems if p.field != "model"]
+            problems.insert(0, Problem("model", "no models found: add one in Settings → Model folders"))
+        self._problems = problems
+        by_field: dict[FieldError, list[str]] = {label: [] for label in set(self._errors.values())}
+        for problem in problems:
+            label = self._errors.get(problem.field, self._errors["batch_size"])
+            by_field[label].append(problem.message)
+        for label, messages in by_field.items():
+            label.show_problems(messages)
+        self.reuse.setEnabled(self.last_seed is not None)
+        self.validity_changed.emit(not problems)
+        self.changed.emit()
+
+    def problems(self) -> list[Problem]:
+        return list(self._problems)
+
+    def set_last_seed(self, seed: int | None) -> None:
+        self.last_seed = seed
+        self.reuse.setEnabled(seed is not None)

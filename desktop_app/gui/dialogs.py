@@ -1,0 +1,160 @@
+"""The settings dialog, the About box and the first-run hint's text."""
+
+from __future__ import annotations
+
+import dataclasses
+from importlib import metadata
+
+import PySide6
+from PySide6.QtCore import Qt, qVersion
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app import __version__, paths
+from desktop_app.settings import DEVICES, PRECISIONS, PREVIEW_MODES, THEMES, Settings
+
+PREVIEW_LABELS = {"latent": "Fast (latent → RGB)", "vae": "Full decode (slower)", "off": "Off"}
+
+
+def first_run_text() -> str:
+    return (
+        "<b>Welcome to Diffuse Studio.</b> The built-in <i>Shapes</i> model works offline, on any computer: "
+        "type a prompt such as “a red circle on the left and a blue square” and press Generate. "
+        "To use Stable Diffusion models, drop their folders (diffusers layout) into "
+        f"<a href='{paths.user_models_dir().as_uri()}'>{paths.user_models_dir()}</a>, "
+        "or add a folder in <b>Settings → Model folders</b>."
+    )
+
+
+def library_versions() -> dict[str, str]:
+    """Versions without importing torch or diffusers (the window must not wait for them)."""
+    found = {"Diffuse Studio": __version__}
+    for name in ("torch", "diffusers", "transformers"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    found["Qt"] = f"{qVersion()} (PySide6 {PySide6.__version__})"
+    return found
+
+
+class AboutDialog(QDialog):
+    def __init__(self, device: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("About Diffuse Studio")
+        rows = "".join(f"<tr><td>{k}</td><td>&nbsp;{v}</td></tr>" for k, v in library_versions().items())
+        rows += f"<tr><td>Device</td><td>&nbsp;{device or 'the engine is still starting'}</td></tr>"
+        label = QLabel(
+            "<h3>Diffuse Studio</h3><p>Make images with latent diffusion models on your own machine.</p>"
+            f"<table>{rows}</table><p>Data: {paths.data_dir()}<br>Logs: {paths.log_dir()}</p>"
+        )
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        label.setObjectName("aboutText")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(label)
+        layout.addWidget(buttons)
+
+
+class SettingsDialog(QDialog):
+    """Edits a copy of the settings; ``result_settings()`` returns it after Accept."""
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self._settings = dataclasses.replace(settings, extra_model_dirs=list(settings.extra_model_dirs))
+        self.device = self._combo(DEVICES, settings.device, "Where the model runs; auto picks CUDA, then Apple MPS, then the CPU")
+        self.precision = self._combo(PRECISIONS, settings.precision, "auto: fp16 on a GPU, fp32 on the CPU")
+        self.preview = QComboBox()
+        for key in PREVIEW_MODES:
+            self.preview.addItem(PREVIEW_LABELS[key], key)
+        self.preview.setCurrentIndex(self.preview.findData(settings.preview_mode))
+        self.preview.setToolTip("Live previews while the image forms; the fast preview costs almost nothing")
+        self.max_fps = QDoubleSpinBox()
+        self.max_fps.setRange(1, 60)
+        self.max_fps.setSuffix(" frames/s")
+        self.max_fps.setValue(settings.preview_max_fps)
+        self.max_fps.setToolTip("The most previews a second (the eye needs about 15)")
+        self.output = QLineEdit(str(settings.output_path))
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_output)
+        output_row = QHBoxLayout()
+        output_row.addWidget(self.output, 1)
+        output_row.addWidget(browse)
+        self.folders = QListWidget()
+        self.folders.addItems(settings.extra_model_dirs)
+        self.folders.setToolTip(f"Extra folders searched for models, besides {paths.user_models_dir()}")
+        add, remove = QPushButton("Add…"), QPushButton("Remove")
+        add.clicked.connect(self._add_folder)
+        remove.clicked.connect(lambda: self.folders.takeItem(self.folders.currentRow()))
+        folder_buttons = QHBoxLayout()
+        folder_buttons.addWidget(add)
+        folder_buttons.addWidget(remove)
+        folder_buttons.addStretch(1)
+        self.theme = self._combo(THEMES, settings.theme, "system follows the desktop's light or dark setting")
+        self.fast_mode = QCheckBox("Fast mode on a GPU (compiles the model; the first run is slow)")
+        self.fast_mode.setChecked(settings.fast_mode)
+
+        form = QFormLayout()
+        form.addRow("&Device", self.device)
+        form.addRow("&Precision", self.precision)
+        form.addRow("Pre&view", self.preview)
+        form.addRow("Preview &rate", self.max_fps)
+        form.addRow("&Output folder", output_row)
+        form.addRow("&Model folders", self.folders)
+        form.addRow("", folder_buttons)
+        form.addRow("", QLabel(f"Models are also found in {paths.user_models_dir()}"))
+        form.addRow("&Theme", self.theme)
+        form.addRow("", self.fast_mode)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(buttons)
+
+    @staticmethod
+    def _combo(choices: tuple[str, ...], current: str, tip: str) -> QComboBox:
+        combo = QComboBox()
+        combo.addItems(list(choices))
+        combo.setCurrentText(current)
+        combo.setToolTip(tip)
+        return combo
+
+    def _browse_output(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Output folder", self.output.text())
+        if folder:
+            self.output.setText(folder)
+
+    def _add_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a model folder", str(paths.user_models_dir()))
+        if folder and not self.folders.findItems(folder, Qt.MatchFlag.MatchExactly):
+            self.folders.addItem(folder)
+
+    def result_settings(self) -> Settings:
+        s = self._settings
+        s.device = self.device.currentText()
+        s.precision = self.precision.currentText()
+        s.preview_mode = self.preview.currentData()
+        s.preview_max_fps = float(self.max_fps.value())
+        output = self.output.text().strip()
+        s.output_dir = "" if output == str(paths.default_output_dir()) else output
+        s.extra_model_dirs = [self.folders.item(k).text() for k in range(self.folders.count())]
+        s.theme = self.theme.currentText()
+        s.fast_mode = self.fast_mode.isChecked()
+        return s

@@ -1,0 +1,100 @@
+"""A small plot of the scheduler's noise schedule: ᾱₜ and βₜ over t, with this run's timesteps.
+
+The curves come from ``desktop_app.engine.schedulers.schedule_curves``, which builds the real
+diffusers scheduler. diffusers is slow to import (and its lazy module is not safe to import from
+two threads at once), so the engine thread computes them between steps; the newest request wins.
+The plot is drawn with QPainter.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+ALPHA_COLOUR = QColor("#3b82f6")
+BETA_COLOUR = QColor("#f59e0b")
+VISIT_COLOUR = QColor("#e5484d")
+
+
+class NoiseSchedulePlot(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.alphas: np.ndarray | None = None
+        self.betas: np.ndarray | None = None
+        self.visited: np.ndarray | None = None
+        self.title = ""
+        self.setMinimumSize(220, 150)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setToolTip("ᾱₜ: how much of the image is left at noise level t (xₜ = √ᾱₜ·x₀ + √(1−ᾱₜ)·ε).\n"
+                        "βₜ: the noise added at step t. Red marks: the timesteps this run visits.")
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt naming
+        return QSize(300, 190)
+
+    def set_curves(self, key, alphas, betas, visited) -> None:
+        scheduler, steps = key
+        self.alphas, self.betas, self.visited = alphas, betas, np.asarray(visited, dtype=float)
+        self.title = f"{scheduler}, {steps} steps"
+        self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        text = self.palette().windowText().color()
+        faint = QColor(text)
+        faint.setAlpha(70)
+        metrics = painter.fontMetrics()
+        line = metrics.height()
+        plot = QRectF(34, line + 8, max(self.width() - 34 - 40, 10), max(self.height() - 3 * line - 22, 10))
+        if self.alphas is None:
+            painter.setPen(self.palette().placeholderText().color())
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Noise schedule: computing…")
+            return
+        count = len(self.alphas)
+        beta_max = float(self.betas.max()) or 1.0
+
+        def point(t: float, value: float, top: float = 1.0) -> QPointF:
+            return QPointF(plot.left() + plot.width() * t / max(count - 1, 1), plot.bottom() - plot.height() * value / top)
+
+        painter.setPen(QPen(faint, 1))
+        painter.drawRect(plot)
+        for frac in (0.25, 0.5, 0.75):
+            y = plot.bottom() - plot.height() * frac
+            painter.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
+        painter.setPen(text)
+        painter.drawText(QRectF(0, 0, self.width(), line + 4), Qt.AlignmentFlag.AlignCenter, self.title)
+        painter.drawText(QRectF(0, plot.top() - line / 2, 30, line), Qt.AlignmentFlag.AlignRight, "1")
+        painter.drawText(QRectF(0, plot.bottom() - line / 2, 30, line), Qt.AlignmentFlag.AlignRight, "0")
+        painter.drawText(QRectF(plot.right() + 3, plot.top() - line / 2, 40, line), Qt.AlignmentFlag.AlignLeft, f"{beta_max:.3g}")
+        painter.drawText(QRectF(plot.left(), plot.bottom() + 2, 40, line), Qt.AlignmentFlag.AlignLeft, "t = 0")
+        painter.drawText(QRectF(plot.right() - 60, plot.bottom() + 2, 60, line), Qt.AlignmentFlag.AlignRight, f"{count - 1}")
+
+        for values, colour, top in ((self.alphas, ALPHA_COLOUR, 1.0), (self.betas, BETA_COLOUR, beta_max)):
+            path = QPainterPath()
+            stride = max(count // 300, 1)
+            for k, t in enumerate(range(0, count, stride)):
+                (path.lineTo if k else path.moveTo)(point(t, float(values[t]), top))
+            painter.setPen(QPen(colour, 2))
+            painter.drawPath(path)
+
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(VISIT_COLOUR)
+        ts = np.arange(count, dtype=float)
+        for t in self.visited:
+            t = float(np.clip(t, 0, count - 1))
+            alpha = float(np.interp(t, ts, self.alphas))
+            painter.drawEllipse(point(t, alpha), 2.8, 2.8)
+            tick = point(t, 0)
+            painter.drawRect(QRectF(tick.x() - 0.75, tick.y() - 5, 1.5, 5))
+
+        legend_y = plot.bottom() + line + 4
+        x = plot.left()
+        for label, colour in (("ᾱₜ", ALPHA_COLOUR), ("βₜ (right scale)", BETA_COLOUR), (f"{len(self.visited)} visited t", VISIT_COLOUR)):
+            painter.setBrush(colour)
+            painter.drawRect(QRectF(x, legend_y + line / 2 - 4, 10, 8))
+            painter.setPen(text)
+            painter.drawText(QPointF(x + 14, legend_y + metrics.ascent()), label)
+            painter.setPen(Qt.PenStyle.NoPen)
+            x += 22 + metrics.horizontalAdvance(label)

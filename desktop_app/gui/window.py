@@ -1,0 +1,421 @@
+"""The main window: parameters on the left, the forming image in the middle, the queue on the right.
+
+The window owns one ``EngineThread``; it only ever sends it jobs and reacts to its signals, so
+the GUI thread never waits on the engine (except for one step when the window closes mid-run).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QImage, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.engine.models import discover
+from desktop_app.engine.request import MAX_SEED, GenerationRequest
+from desktop_app.gui import theme
+from desktop_app.gui.canvas import PreviewCanvas, ThumbnailStrip
+from desktop_app.gui.controls import ParametersPanel
+from desktop_app.gui.dialogs import AboutDialog, SettingsDialog, first_run_text
+from desktop_app.gui.engine_thread import EngineConfig, EngineThread, Job, JobSummary
+from desktop_app.gui.icon import app_icon
+from desktop_app.gui.messages import MessageArea
+from desktop_app.gui.queue_view import JobQueueView
+from desktop_app.gui.schedule_plot import NoiseSchedulePlot
+from desktop_app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    return EngineConfig(settings.device, settings.precision, tuple(settings.extra_model_dirs), settings.preview_max_fps)
+
+
+def format_progress(step: int, total: int, its: float, left: float) -> str:
+    rate = f"{its:.2f} it/s" if its < 10 else f"{its:.0f} it/s"
+    eta = "" if not math.isfinite(left) else f" · {left:.0f} s left" if left >= 1 else " · <1 s left"
+    return f"Step {step}/{total} · {rate}{eta}"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: Settings | None = None, *, start_engine: bool = True):
+        super().__init__()
+        self.settings = settings or Settings.load()
+        self.setWindowTitle("Diffuse Studio")
+        self.setWindowIcon(app_icon())
+        self.setObjectName("mainWindow")
+        self.requests: dict[int, GenerationRequest] = {}
+        self.running_job: int | None = None
+        self.device_text = ""
+        self._closing = False
+        self._start_engine = start_engine
+        self._build_central()
+        self._build_docks()
+        self._build_actions()
+        self.engine = EngineThread(engine_config(self.settings), preload=None)
+        self._connect_engine()
+        self.engine.curves_ready.connect(self.schedule_plot.set_curves)
+        self._plot_timer = QTimer(self, singleShot=True, interval=120)
+        self._plot_timer.timeout.connect(self._ask_curves)
+        self.panel.preview_mode = self.settings.preview_mode
+        self.refresh_models()
+        self.panel.set_request(GenerationRequest(prompt="").to_dict())
+        if self.settings.last_request:
+            self.panel.set_request(self.settings.last_request, self.settings.batch_count)
+        else:
+            self._apply_model_defaults()
+        self.panel.changed.connect(self._plot_timer.start)
+        self.panel.model.currentIndexChanged.connect(self._apply_model_defaults)
+        self._restore_layout()
+        if not self.settings.first_run_done:
+            self.show_first_run_hint()
+        self.statusBar().addWidget(self.state_label, 1)
+        self.state_label.setText("Starting…")
+        if start_engine:
+            QTimer.singleShot(0, self.start_engine)
+
+    # ---- layout -------------------------------------------------------------------------------
+    def _build_central(self) -> None:
+        self.messages = MessageArea()
+        self.canvas = PreviewCanvas()
+        self.batch_strip = ThumbnailStrip(56)
+        self.batch_strip.setToolTip("This job's images: click one to show it")
+        self.batch_strip.hide()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("Idle")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the running job (Esc); nothing half-finished is saved")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_running)
+        self.generate_button = QPushButton("Generate")
+        self.generate_button.setObjectName("generate")
+        self.generate_button.setToolTip("Add a job to the queue (Ctrl+Enter)")
+        row = QHBoxLayout()
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.cancel_button)
+        row.addWidget(self.generate_button)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.messages)
+        layout.addWidget(self.canvas, 1)
+        layout.addWidget(self.batch_strip)
+        layout.addLayout(row)
+        self.setCentralWidget(central)
+        self.state_label = QLabel()
+        self.batch_strip.image_selected.connect(lambda image, _path: self.canvas.show_image(image))
+
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_docks(self) -> None:
+        self.panel = ParametersPanel()
+        scroll = QScrollArea()
+        scroll.setWidget(self.panel)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(330)
+        self.parameters_dock = self._dock("Parameters", "parameters", scroll, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.queue = JobQueueView()
+        self.queue_dock = self._dock("Queue", "queue", self.queue, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.schedule_plot = NoiseSchedulePlot()
+        self.schedule_dock = self._dock("Noise schedule", "schedule", self.schedule_plot, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.session_strip = ThumbnailStrip(84)
+        self.session_strip.setToolTip("Everything made in this session: click one to show it")
+        self.session_dock = self._dock("This session", "session", self.session_strip, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.session_strip.image_selected.connect(lambda image, _path: self.canvas.show_image(image))
+        self.gallery = None
+        try:
+            from desktop_app.gui.gallery import GalleryPanel
+        except ImportError:
+            return
+        try:
+            self.gallery = GalleryPanel(output_dirs=(self.settings.output_path,))
+        except Exception:  # the gallery is optional: the window works without it
+            log.exception("the gallery panel could not be created")
+            return
+        self.gallery_dock = self._dock("Gallery", "gallery", self.gallery, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.schedule_dock, self.gallery_dock)
+        self.schedule_dock.raise_()
+        self.gallery.use_settings.connect(self.use_settings)
+        self.gallery.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+
+    def _build_actions(self) -> None:
+        def action(text: str, slot, shortcut=None, tip: str = "") -> QAction:
+            act = QAction(text, self)
+            if shortcut is not None:
+                act.setShortcuts(shortcut if isinstance(shortcut, list) else [QKeySequence(shortcut)])
+            act.setStatusTip(tip)
+            act.setToolTip(tip or text)
+            act.triggered.connect(slot)
+            self.addAction(act)
+            return act
+
+        enter = [QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")]
+        self.generate_action = action("&Generate", self.generate, enter, "Add a job with these parameters to the queue")
+        self.cancel_action = action("&Cancel", self.cancel_running, "Esc", "Stop the running job")
+        self.generate_button.clicked.connect(self.generate)
+        self.panel.submit.connect(self.generate)
+        self.panel.validity_changed.connect(self._on_validity)
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(self.generate_action)
+        file_menu.addAction(self.cancel_action)
+        file_menu.addSeparator()
+        file_menu.addAction(action("Open &output folder", self.open_output_folder, None, "Show the saved images"))
+        file_menu.addAction(action("Re&scan models", self.refresh_models, "F5", "Look for new model folders"))
+        file_menu.addAction(action("&Settings…", self.open_settings, QKeySequence.StandardKey.Preferences, "Device, previews, folders, theme"))
+        file_menu.addSeparator()
+        file_menu.addAction(action("&Quit", self.close, QKeySequence.StandardKey.Quit))
+        view = self.menuBar().addMenu("&View")
+        self.fit_action = action("&Fit to window", lambda checked: self.canvas.set_fit(checked), "Ctrl+0", "Scale the image to the window")
+        self.fit_action.setCheckable(True)
+        self.fit_action.setChecked(True)
+        view.addAction(self.fit_action)
+        view.addAction(action("&Actual size (1:1)", lambda: self.fit_action.setChecked(False) or self.canvas.set_fit(False), "Ctrl+1"))
+        view.addSeparator()
+        for dock in self.findChildren(QDockWidget):
+            view.addAction(dock.toggleViewAction())
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(action("&Getting started", self.show_first_run_hint, None, "How to add models"))
+        help_menu.addAction(action("&About Diffuse Studio", self.show_about))
+        self.setTabOrder(self.panel.prompt, self.panel.negative)
+        self.setTabOrder(self.panel.negative, self.panel.model)
+
+    # ---- engine ---------------------------------------------------------------------------------
+    def _connect_engine(self) -> None:
+        e = self.engine
+        e.state_changed.connect(self.state_label.setText)
+        e.engine_ready.connect(self._on_engine_ready)
+        e.engine_error.connect(lambda text: self.messages.show_message(text))
+        e.job_started.connect(self._on_started)
+        e.progress.connect(self._on_progress)
+        e.preview.connect(self._on_preview)
+        e.image_ready.connect(self._on_image)
+        e.save_failed.connect(lambda _id, text: self.messages.show_message(text))
+        e.job_finished.connect(self._on_finished)
+        e.job_failed.connect(self._on_failed)
+        e.job_cancelled.connect(self._on_cancelled)
+        self.queue.cancel_requested.connect(e.cancel)
+
+    def start_engine(self) -> None:
+        if not self.engine.isRunning() and not self._closing:
+            info = self.panel.model_info()
+            self.engine._preload = info.id if info else None
+            self.engine.start()
+            self._ask_curves()
+
+    def _on_engine_ready(self, placement: str) -> None:
+        self.device_text = placement
+
+    def generate(self) -> list[int]:
+        """Queue ``batch count`` jobs with the current parameters; returns their ids."""
+        if not self.generate_button.isEnabled():
+            return []
+        request = self.panel.request()
+        self.settings.last_request = request.to_dict()
+        self.settings.batch_count = self.panel.batch_count.value()
+        self.save_settings()
+        ids = []
+        for k in range(self.panel.batch_count.value()):
+            r = request
+            if request.seed is not None:
+                seed = request.seed + k * request.batch_size
+                if seed + request.batch_size - 1 > MAX_SEED:
+                    break
+                r = request.replace(seed=seed)
+            job = Job(r, self.settings.output_path)
+            self.requests[job.id] = r
+            self.queue.add(job.id, r)
+            ids.append(self.engine.submit(job))
+        if not self.engine.isRunning() and self._start_engine:
+            self.start_engine()
+        return ids
+
+    def cancel_running(self) -> None:
+        if self.running_job is not None:
+            self.engine.cancel(self.running_job)
+            self.progress.setFormat("Cancelling…")
+            self.cancel_button.setEnabled(False)
+
+    def _on_validity(self, valid: bool) -> None:
+        self.generate_button.setEnabled(valid)
+        self.generate_action.setEnabled(valid)
+        problems = self.panel.problems()
+        tip = "Add a job to the queue (Ctrl+Enter)" if valid else "Fix first:\n" + "\n".join(p.message for p in problems)
+        self.generate_button.setToolTip(tip)
+
+    def _on_started(self, job_id: int) -> None:
+        self.running_job = job_id
+        self.queue.set_state(job_id, "running")
+        self.batch_strip.clear()
+        self.batch_strip.hide()
+        request = self.requests.get(job_id)
+        self.progress.setRange(0, request.steps if request else 1)
+        self.progress.setValue(0)
+        self.progress.setFormat(f"Job #{job_id}: preparing…")
+        self.cancel_button.setEnabled(True)
+
+    def _on_progress(self, job_id: int, step: int, total: int, its: float, left: float) -> None:
+        if job_id != self.running_job:
+            return
+        self.progress.setRange(0, total)
+        self.progress.setValue(step)
+        self.progress.setFormat(format_progress(step, total, its, left))
+
+    def _on_preview(self, job_id: int, image: QImage) -> None:
+        if job_id == self.running_job:
+            self.canvas.show_image(image, preview=True)
+
+    def _on_image(self, job_id: int, index: int, image: QImage, path: str) -> None:
+        request = self.requests.get(job_id)
+        tip = f"#{job_id}: {request.prompt if request else ''}\n{path or 'not saved'}"
+        self.batch_strip.add_image(image, path, tip)
+        self.batch_strip.setVisible(self.batch_strip.count() > 1)
+        self.session_strip.add_image(image, path, tip)
+        if index == 0:
+            self.canvas.show_image(image)
+        if path and self.gallery is not None:
+            self.gallery.add_image(path)
+
+    def _end(self, job_id: int, state: str, detail: str = "") -> None:
+        self.queue.set_state(job_id, state, detail)
+        if job_id == self.running_job:
+            self.running_job = None
+            self.cancel_button.setEnabled(False)
+            self.progress.setFormat({"finished": "Done", "failed": "Failed", "cancelled": "Cancelled"}[state]
+                                    + (f" · {detail}" if detail else ""))
+            if state != "finished":
+                self.progress.setValue(0)
+
+    def _on_finished(self, job_id: int, summary: JobSummary) -> None:
+        seconds = summary.timings.get("total", 0.0)
+        self._end(job_id, "finished", f"{seconds:.1f} s")
+        self.requests[job_id] = summary.request
+        if summary.seeds:
+            self.panel.set_last_seed(summary.seeds[0])
+        for text in summary.warnings:
+            self.messages.show_message(text, "info")
+
+    def _on_failed(self, job_id: int, message: str) -> None:
+        self._end(job_id, "failed")
+        self.messages.show_message(f"Job #{job_id} failed. {message}")
+
+    def _on_cancelled(self, job_id: int) -> None:
+        self._end(job_id, "cancelled")
+
+    # ---- models, plot, settings ------------------------------------------------------------------
+    def refresh_models(self) -> None:
+        found = discover(self.settings.extra_model_dirs)
+        self.panel.set_models(found)
+
+    def _apply_model_defaults(self, *_: object) -> None:
+        info = self.panel.model_info()
+        if info is None or not info.defaults:
+            return
+        current = self.panel.request().to_dict()
+        known = {k: v for k, v in info.defaults.items() if k in current}
+        self.panel.set_request({**current, **known})
+
+    def _ask_curves(self) -> None:
+        info = self.panel.model_info()
+        if info is None or self._closing:
+            return
+        request = self.panel.request()
+        self.engine.ask_curves(request.scheduler, info.scheduler_config, request.steps)
+
+    def use_settings(self, data: dict) -> None:
+        """Show a recipe (from the gallery) in every control."""
+        request = data.get("request", data) if isinstance(data, dict) else {}
+        self.panel.set_request(request)
+
+    def open_output_folder(self) -> None:
+        folder = self.settings.output_path
+        folder.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self)
+        dialog.setModal(True)
+        dialog.accepted.connect(lambda: self.apply_settings(dialog.result_settings()))
+        dialog.open()
+
+    def apply_settings(self, new: Settings) -> None:
+        old_config, old_dirs = engine_config(self.settings), list(self.settings.extra_model_dirs)
+        self.settings = new
+        self.panel.preview_mode = new.preview_mode
+        if engine_config(new) != old_config:
+            self.engine.reconfigure(engine_config(new))
+        if new.extra_model_dirs != old_dirs:
+            self.refresh_models()
+        theme.apply_theme(QApplication.instance(), new.theme)
+        self.save_settings()
+
+    def show_first_run_hint(self) -> None:
+        bar = self.messages.show_message(first_run_text(), "info", "Got it")
+        bar.closed.connect(self._first_run_done)
+
+    def _first_run_done(self) -> None:
+        if not self.settings.first_run_done:
+            self.settings.first_run_done = True
+            self.save_settings()
+
+    def show_about(self) -> None:
+        AboutDialog(self.device_text, self).open()
+
+    def save_settings(self) -> None:
+        try:
+            self.settings.save()
+        except OSError as exc:
+            log.warning("settings could not be saved: %s", exc)
+
+    def _restore_layout(self) -> None:
+        s = self.settings
+        if s.window_geometry:
+            self.restoreGeometry(QByteArray.fromBase64(s.window_geometry.encode()))
+        else:
+            self.resize(1360, 860)
+        if not s.window_state:
+            docks = [self.parameters_dock, self.queue_dock]
+            self.resizeDocks(docks, [350, 360], Qt.Orientation.Horizontal)
+            self.resizeDocks([self.queue_dock, self.schedule_dock], [170, 300], Qt.Orientation.Vertical)
+            self.resizeDocks([self.session_dock], [120], Qt.Orientation.Vertical)
+        if s.window_state:
+            self.restoreState(QByteArray.fromBase64(s.window_state.encode()))
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
+        self._closing = True
+        self.settings.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
+        self.settings.window_state = bytes(self.saveState().toBase64()).decode()
+        self.settings.last_request = self.panel.request().to_dict()
+        self.settings.batch_count = self.panel.batch_count.value()
+        self.save_settings()
+        self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        """Cancel everything and stop the engine thread (waits at most for the current step or model load)."""
+        self._closing = True
+        self.engine.stop()
+        if self.engine.isRunning():
+            self.engine.wait()
+        if self.gallery is not None:
+            self.gallery.shutdown()

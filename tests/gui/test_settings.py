@@ -1,0 +1,49 @@
+"""Settings: per-key fallback, atomic writes, and surviving a restart of the window."""
+
+from __future__ import annotations
+
+import json
+
+from desktop_app import paths
+from desktop_app.settings import Settings
+
+
+def test_a_bad_value_falls_back_to_its_default_alone():
+    paths.settings_file().write_text(json.dumps({"device": "quantum", "theme": "dark", "preview_max_fps": -3,
+                                                 "extra_model_dirs": ["/x"], "first_run_done": "yes"}))
+    s = Settings.load()
+    assert (s.device, s.theme, s.preview_max_fps, s.extra_model_dirs, s.first_run_done) == ("auto", "dark", 15.0, ["/x"], False)
+
+
+def test_unreadable_file_gives_defaults_and_save_is_atomic():
+    paths.settings_file().write_text("{not json")
+    assert Settings.load() == Settings()
+    Settings(theme="light").save()
+    assert Settings.load().theme == "light"
+    assert [p.name for p in paths.config_dir().iterdir()] == ["settings.json"]
+
+
+def test_settings_survive_a_restart(qtbot, make_window, settings):
+    window = make_window(settings, start_engine=False)
+    panel = window.panel
+    panel.prompt.setPlainText("a yellow star")
+    panel.negative.setPlainText("blurry")
+    panel.scheduler.setCurrentText("DDIM")
+    panel.eta.setValue(0.4)
+    panel.steps.setValue(17)
+    panel.guidance.setValue(5.5)
+    panel.seed.setValue(4242)
+    panel.batch_size.setValue(2)
+    panel.batch_count.setValue(3)
+    window.schedule_dock.hide()
+    window.close()
+
+    again = make_window(Settings.load(), start_engine=False, model=None, steps=17)
+    r = again.panel.request()
+    assert (r.prompt, r.negative_prompt, r.scheduler, r.eta, r.steps, r.guidance_scale, r.seed, r.batch_size) == (
+        "a yellow star", "blurry", "DDIM", 0.4, 17, 5.5, 4242, 2)
+    assert r.model_id == "tiny"
+    assert again.panel.batch_count.value() == 3
+    assert again.panel.eta.isVisible()
+    assert not again.schedule_dock.isVisible()
+    assert Settings.load().device == "cpu"

@@ -1,0 +1,148 @@
+"""The window end to end, with the real engine on the tiny model (offscreen Qt)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+
+from desktop_app.gui.engine_thread import running_engine_threads
+from tests.gui.conftest import select_model
+
+LONG = 120_000  # ms: the machine is shared, so be generous; tests wait on signals, not time
+
+
+def test_prompt_to_image_previews_first_then_shown_and_saved(qtbot, make_window, settings, home):
+    window = make_window(settings, steps=6)
+    events = []
+    window.engine.preview.connect(lambda job, image: events.append(("preview", job)))
+    window.engine.image_ready.connect(lambda job, index, image, path: events.append(("image", job, path)))
+    with qtbot.waitSignal(window.engine.curves_ready, timeout=LONG):
+        pass
+    assert window.schedule_plot.visited is not None and len(window.schedule_plot.visited) == 6
+    qtbot.keyClicks(window.panel.prompt, "a red circle")
+    with qtbot.waitSignal(window.engine.job_finished, timeout=LONG) as finished:
+        qtbot.keyClick(window.panel.prompt, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    job_id, summary = finished.args
+    kinds = [e[0] for e in events]
+    assert "preview" in kinds and "image" in kinds
+    assert kinds.index("preview") < kinds.index("image")
+    assert summary.request.prompt == "a red circle"
+    saved = Path(summary.saved[0])
+    assert saved.is_file() and (home / "pictures") in saved.parents
+    assert window.canvas.image is not None and not window.canvas.is_preview
+    assert window.canvas.image.width() == 64
+    assert window.session_strip.count() == 1
+    assert window.queue.state(job_id) == "finished"
+    assert window.panel.last_seed == summary.seeds[0]
+
+
+def test_cancel_mid_run_ends_cancelled_without_an_image(qtbot, make_window, settings, home):
+    window = make_window(settings, steps=400)
+    images = []
+    window.engine.image_ready.connect(lambda *args: images.append(args))
+    window.panel.prompt.setPlainText("a blue square")
+    with qtbot.waitSignal(window.engine.progress, timeout=LONG, check_params_cb=lambda job, step, *_: step >= 2):
+        (job_id,) = window.generate()
+    with qtbot.waitSignal(window.engine.job_cancelled, timeout=LONG) as cancelled:
+        qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert cancelled.args == [job_id]
+    assert images == []
+    assert not list((home / "pictures").rglob("*.png"))
+    assert window.queue.state(job_id) == "cancelled"
+    assert window.progress.format().startswith("Cancelled")
+
+
+def test_three_queued_jobs_run_in_order(qtbot, make_window, settings):
+    window = make_window(settings, steps=2)
+    started, ended = [], []
+    window.engine.job_started.connect(started.append)
+    window.engine.job_finished.connect(lambda job, summary: ended.append(job))
+    window.panel.prompt.setPlainText("a green triangle")
+    window.panel.seed.setValue(10)
+    window.panel.batch_count.setValue(3)
+    ids = window.generate()
+    assert len(ids) == 3 and window.queue.job_ids("queued") == ids
+    qtbot.waitUntil(lambda: len(ended) == 3, timeout=LONG)
+    assert started == ids and ended == ids
+    assert [window.requests[i].seed for i in ids] == [10, 11, 12]
+
+
+def test_removing_a_queued_job_cancels_it_before_it_starts(qtbot, make_window, settings):
+    window = make_window(settings, steps=2)
+    started, cancelled = [], []
+    window.engine.job_started.connect(started.append)
+    window.engine.job_cancelled.connect(cancelled.append)
+    window.panel.prompt.setPlainText("a star")
+    window.panel.batch_count.setValue(2)
+    first, second = window.generate()
+    window.queue.list.setCurrentRow(1)
+    window.queue.remove_button.click()
+    assert window.queue.job_ids() == [first]
+    qtbot.waitUntil(lambda: cancelled == [second], timeout=LONG)
+    assert started == [first]
+
+
+def test_invalid_size_disables_generate_and_says_why(qtbot, make_window, settings):
+    window = make_window(settings, start_engine=False)
+    panel = window.panel
+    assert window.generate_button.isEnabled()
+    panel.size.setCurrentIndex(panel.size.count() - 1)  # Custom…
+    panel.width_box.setValue(65)
+    assert not window.generate_button.isEnabled()
+    error = panel._errors["width"]
+    assert error.isVisible() and "multiple of" in error.text()
+    assert "multiple of" in window.generate_button.toolTip()
+    assert window.generate() == []
+    panel.width_box.setValue(64)
+    assert window.generate_button.isEnabled() and not error.isVisible()
+
+
+def test_scheduler_specific_controls_appear_only_where_they_apply(make_window, settings):
+    window = make_window(settings, start_engine=False)
+    panel = window.panel
+    panel.scheduler.setCurrentText("DDIM")
+    assert panel.eta.isVisible() and not panel.variance.isVisible()
+    panel.scheduler.setCurrentText("DDPM")
+    assert panel.variance.isVisible() and not panel.eta.isVisible()
+    panel.scheduler.setCurrentText("Euler")
+    assert not panel.variance.isVisible() and not panel.eta.isVisible()
+    assert not panel.guidance_mode.isVisible()  # the tiny model ships no classifier
+
+
+def test_a_broken_model_fails_its_job_and_the_next_job_runs(qtbot, make_window, settings, tiny_model, tmp_path):
+    broken = Path(shutil.copytree(tiny_model, tmp_path / "more-models" / "broken"))
+    settings.extra_model_dirs.append(str(broken.parent))
+    window = make_window(settings, model="broken", steps=2)
+    weights = next((broken / "unet").glob("*.safetensors"))
+    with weights.open("r+b") as fh:  # damaged after the model was listed, as a bad copy would be
+        fh.truncate(weights.stat().st_size // 2)
+    window.panel.prompt.setPlainText("a red circle")
+    with qtbot.waitSignal(window.engine.job_failed, timeout=LONG) as failed:
+        window.generate()
+    assert "truncated" in failed.args[1]
+    assert any("truncated" in text for text in window.messages.messages("error"))
+    select_model(window, "tiny")
+    with qtbot.waitSignal(window.engine.job_finished, timeout=LONG):
+        window.generate()
+
+
+def test_an_unusable_device_fails_jobs_with_a_message(qtbot, make_window, settings):
+    settings.device = "cuda"  # this test machine has no CUDA
+    window = make_window(settings, steps=2)
+    with qtbot.waitSignal(window.engine.job_failed, timeout=LONG) as failed:
+        window.panel.prompt.setPlainText("a red circle")
+        window.generate()
+    assert "Settings" in failed.args[1]
+    assert any("CUDA" in text for text in window.messages.messages("error"))
+
+
+def test_closing_mid_run_stops_the_engine_thread(qtbot, make_window, settings):
+    window = make_window(settings, steps=400)
+    window.panel.prompt.setPlainText("a blue square")
+    with qtbot.waitSignal(window.engine.progress, timeout=LONG):
+        window.generate()
+    window.close()
+    assert not window.engine.isRunning()
+    assert running_engine_threads() == []
