@@ -211,3 +211,24 @@ def test_a_corrupt_index_is_rebuilt_and_the_panel_says_so(qtbot, saved_images, o
         pass
     assert "rebuilt from the image files" in said.args[0] and len(_shown(widget)) == 5
     widget.shutdown()
+
+
+def test_qt_bindings_keep_none_and_true_alive(panel):
+    """PySide6 6.12.0 on CPython < 3.12 drops a reference to None or True on every signal emit, slot
+    call and model data() call, so a long session aborts ("bool_dealloc" / "none_dealloc") once
+    the count reaches zero: scrolling a 10,000-image gallery did. 6.11.3 and CPython >= 3.12 are fine."""
+    import ctypes
+    import sys
+
+    before = sys.getrefcount(None), sys.getrefcount(True)
+    index = panel.model.index(0)
+    for _ in range(500):
+        index.data(0)  # Python data() returns None
+        panel.refreshed.emit()
+    after = sys.getrefcount(None), sys.getrefcount(True)
+    for obj, lost in ((None, before[0] - after[0]), (True, before[1] - after[1])):
+        for _ in range(max(lost, 0)):  # give the references back, so later tests do not abort
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+    assert after[0] - before[0] > -250 and after[1] - before[1] > -250, (
+        f"the Qt bindings leak references (None {after[0] - before[0]:+d}, True {after[1] - before[1]:+d} "
+        "over 500 calls): use PySide6 < 6.12 on this Python, or Python >= 3.12")
