@@ -232,3 +232,21 @@ def test_qt_bindings_keep_none_and_true_alive(panel):
     assert after[0] - before[0] > -250 and after[1] - before[1] > -250, (
         f"the Qt bindings leak references (None {after[0] - before[0]:+d}, True {after[1] - before[1]:+d} "
         "over 500 calls): use PySide6 < 6.12 on this Python, or Python >= 3.12")
+
+
+def test_comfyui_image_details_and_copied_parameters(panel, out_dir):
+    import json
+
+    from .test_save_metadata import COMFY_GRAPH
+
+    info = PngInfo()
+    info.add_text("prompt", json.dumps(COMFY_GRAPH))
+    path = out_dir / "comfy" / "ComfyUI_00001_.png"
+    path.parent.mkdir()
+    Image.new("RGB", (64, 48)).save(path, pnginfo=info)
+    panel.add_image(path)
+    panel.select_row(_shown(panel).index(str(path)))
+    assert "beautiful scenery" in panel.details.text.toPlainText()
+    panel.copy_parameters_button.click()
+    text = QGuiApplication.clipboard().text()
+    assert text.startswith("beautiful scenery, glass bottle\nNegative prompt: text, watermark\nSteps: 20, Sampler: DPM++ 2M")

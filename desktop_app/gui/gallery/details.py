@@ -36,6 +36,8 @@ def details_html(record: ImageRecord) -> str:
     rows.append(("File", str(record.path)))
     if record.problems:
         rows.append(("Problems", record.problems))
+    if record.source not in ("diffuse-studio", "none") and record.parameters:
+        rows.append(("As written", record.parameters))  # keys we have no control for (Clip skip, LoRAs…)
     body = "".join(
         f"<tr><td valign='top'><b>{html.escape(label)}</b></td><td>{html.escape(value).replace(chr(10), '<br>')}</td></tr>"
         for label, value in rows

@@ -43,9 +43,10 @@ from PySide6.QtWidgets import (
 
 from desktop_app.engine.models import ModelInfo, discover
 from desktop_app.engine.request import GenerationRequest
+from desktop_app.gallery.a1111 import format_parameters
 from desktop_app.gallery.export import ExportOptions, ExportResult
 from desktop_app.gallery.metadata import MetadataError, match_model_id, request_from_image_file
-from desktop_app.gallery.store import GalleryStore, Query, SyncReport, open_default_store
+from desktop_app.gallery.store import GalleryStore, ImageRecord, Query, SyncReport, open_default_store
 from desktop_app.gui.gallery.details import DetailsPane
 from desktop_app.gui.gallery.export_dialog import ExportDialog, ExportJob, ExportRelay
 from desktop_app.gui.gallery.model import GalleryModel, ThumbnailLoader
@@ -375,7 +376,7 @@ class GalleryPanel(QWidget):
         record = self.model.record(row) if row is not None else None
         if record is None:
             return
-        QGuiApplication.clipboard().setText(record.parameters or record.prompt)
+        QGuiApplication.clipboard().setText(record.parameters or _parameters_text(record))
         self.message.emit("Parameters copied.")
 
     def open_folder(self) -> None:
@@ -489,3 +490,12 @@ class GalleryPanel(QWidget):
     def closeEvent(self, event) -> None:
         self.shutdown()
         super().closeEvent(event)
+
+
+def _parameters_text(record: ImageRecord) -> str:
+    """An A1111 text for an image that has none (e.g. a ComfyUI graph), from its recipe."""
+    try:
+        request = GenerationRequest.from_dict(record.request)
+    except (TypeError, ValueError):
+        return record.prompt
+    return format_parameters(request, width=record.width, height=record.height, model_hash=record.model_hash)
