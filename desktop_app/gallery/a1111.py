@@ -50,7 +50,9 @@ def unquote(text: str) -> str:
 
 
 def _number(value: float) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    """7.0 → "7" (as A1111 writes it), 7.25 → "7.25", and never a digit lost."""
+    value = float(value)
+    return str(int(value)) if value.is_integer() else repr(value)
 
 
 def format_parameters(

@@ -293,3 +293,11 @@ def test_foreign_model_names_map_to_local_models(tmp_path):
     assert request_from_image_file(path, models=[local])["model_id"] == "my-model"  # by display name
     assert request_from_image_file(path, models=[replace(local, name="x")])["model_id"] == "My Model"  # kept
     assert request_from_image_file(path)["model_id"] == "My Model"
+
+
+def test_a1111_text_keeps_every_digit():
+    request = make_request(guidance_scale=7.123456789, scheduler="DDIM", eta=0.333333333)
+    text = format_parameters(request, width=32, height=32)
+    parsed = parse_parameters(text)
+    assert parsed.fields["guidance_scale"] == 7.123456789 and parsed.fields["eta"] == 0.333333333
+    assert "CFG scale: 7.123456789," in text
