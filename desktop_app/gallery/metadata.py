@@ -101,7 +101,7 @@ def read_metadata(source: Path | str | Image.Image) -> ImageMetadata:
     try:
         with Image.open(source) as image:
             return metadata_from_chunks(text_chunks(image), image.size)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         result = ImageMetadata()
         result.errors.append(f"{Path(source).name} could not be read as an image ({exc})")
         return result

@@ -301,3 +301,12 @@ def test_a1111_text_keeps_every_digit():
     parsed = parse_parameters(text)
     assert parsed.fields["guidance_scale"] == 7.123456789 and parsed.fields["eta"] == 0.333333333
     assert "CFG scale: 7.123456789," in text
+
+
+def test_decompression_bomb_and_deep_json_are_reported(tmp_path, monkeypatch):
+    path = _png_with(tmp_path, "deep.png", {"invokeai_metadata": "[" * 100_000 + "]" * 100_000})
+    meta = read_metadata(path)
+    assert meta.source == "none" and meta.errors
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # every image is a "bomb" now
+    meta = read_metadata(path)
+    assert meta.source == "none" and "could not be read" in meta.errors[0]

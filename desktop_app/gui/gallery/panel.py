@@ -284,7 +284,11 @@ class GalleryPanel(QWidget):
     def add_image(self, path: Path | str) -> None:
         """Show a freshly saved image (``save_image``'s return value) at the top of the grid."""
         self.store.add_root(Path(path).parent.parent)
-        image_id = self.store.add_file(path)
+        try:
+            image_id = self.store.add_file(path)
+        except OSError as exc:  # gone again already, or unreadable: the next scan sorts it out
+            self.message.emit(f"Gallery: {Path(path).name} could not be added ({exc.strerror or exc}).")
+            return
         self._fill_filters()
         shown = self.store.query(self.current_query(), image_id=image_id)
         if shown:
