@@ -42,6 +42,10 @@ def make_thumbnail(image: Path | str, size: int = THUMBNAIL_SIZE) -> Path:
     image = Path(image)
     target = thumbnail_file(image, size)
     if target.exists():
+        try:
+            os.utime(target)  # recently used: pruning keeps it
+        except OSError:
+            pass
         return target
     with Image.open(image) as source:
         source.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much faster
@@ -64,6 +68,36 @@ def make_thumbnail(image: Path | str, size: int = THUMBNAIL_SIZE) -> Path:
         Path(temp).unlink(missing_ok=True)
         raise
     return target
+
+
+DISK_CACHE_BYTES = 512 * 1024 * 1024
+
+
+def prune_thumbnails(max_bytes: int = DISK_CACHE_BYTES) -> int:
+    """Keep the thumbnail folder under ``max_bytes``: remove the least recently made/used first.
+
+    Returns how many files were removed. Every read of a thumbnail touches it (see
+    ``make_thumbnail``), so what the user looks at stays.
+    """
+    files = []
+    for path in thumbnail_dir().rglob("*.jpg"):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        files.append((stat.st_mtime, stat.st_size, path))
+    total = sum(size for _, size, _ in files)
+    removed = 0
+    for _, size, path in sorted(files):
+        if total <= max_bytes:
+            break
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        total -= size
+        removed += 1
+    return removed
 
 
 class ByteBoundedLru(Generic[K, V]):

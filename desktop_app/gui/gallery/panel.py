@@ -47,6 +47,7 @@ from desktop_app.gallery.a1111 import format_parameters
 from desktop_app.gallery.export import ExportOptions, ExportResult
 from desktop_app.gallery.metadata import MetadataError, match_model_id, request_from_image_file
 from desktop_app.gallery.store import GalleryStore, ImageRecord, Query, SyncReport, open_default_store
+from desktop_app.gallery.thumbnails import prune_thumbnails
 from desktop_app.gui.gallery.details import DetailsPane
 from desktop_app.gui.gallery.export_dialog import ExportDialog, ExportJob, ExportRelay
 from desktop_app.gui.gallery.model import GalleryModel, ThumbnailLoader
@@ -69,6 +70,7 @@ class _SyncJob(QRunnable):
         try:
             if self.purge:
                 self.store.purge_deleted()  # deletions a crash left undecided: the user did delete them
+                prune_thumbnails()
             report = self.store.sync(cancel=self.cancel)
         except Exception as exc:  # reported in the panel; the images are still on disk
             report = exc
