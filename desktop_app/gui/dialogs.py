@@ -89,7 +89,7 @@ class SettingsDialog(QDialog):
         self.max_fps.setRange(1, 60)
         self.max_fps.setSuffix(" frames/s")
         self.max_fps.setValue(settings.preview_max_fps)
-        self.max_fps.setToolTip("The most previews a second (the eye needs about 15)")
+        self.max_fps.setToolTip("The most previews a second. 20 keeps at least 10 a second whenever steps are faster than that")
         self.output = QLineEdit(str(settings.output_path))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse_output)

@@ -50,7 +50,7 @@ class EngineConfig:
     device: str = "auto"
     precision: str = "auto"
     extra_model_paths: tuple[str, ...] = ()
-    preview_max_fps: float = 15.0
+    preview_max_fps: float = 20.0
 
 
 @dataclass(frozen=True)

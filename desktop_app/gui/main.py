@@ -76,6 +76,16 @@ def run_gui(argv: list[str] | None = None) -> int:
     return app.exec()
 
 
+def _grab(window):
+    """What is on the screen where the window is (X11), else the window rendered offscreen."""
+    from PySide6.QtGui import QGuiApplication
+
+    if QGuiApplication.platformName() == "xcb":
+        frame = window.frameGeometry()
+        return window.screen().grabWindow(0, frame.x(), frame.y(), frame.width(), frame.height())
+    return window.grab()
+
+
 def _arrange_screenshot(window, args) -> None:
     from pathlib import Path
 
@@ -95,7 +105,7 @@ def _arrange_screenshot(window, args) -> None:
         def save() -> None:
             path = Path(args.screenshot)
             path.parent.mkdir(parents=True, exist_ok=True)
-            window.grab().save(str(path))
+            _grab(window).save(str(path))
             print(f"screenshot saved to {path}", flush=True)
             window.close()
 

@@ -23,6 +23,8 @@ class JobQueueView(QWidget):
         super().__init__(parent)
         self.list = QListWidget()
         self.list.setToolTip("Jobs run in order. Del removes a queued job; Cancel stops the running one.")
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.remove_button = QPushButton("Remove / Cancel")
         self.remove_button.setToolTip("Remove the selected queued job, or cancel it if it is running (Del)")
         self.clear_button = QPushButton("Clear finished")
@@ -56,7 +58,7 @@ class JobQueueView(QWidget):
             return
         self._states[job_id] = state
         item.setText(f"{STATE_MARK.get(state, '')} {self._texts[job_id]}" + (f" — {detail}" if detail else ""))
-        item.setToolTip(f"{state}{': ' + detail if detail else ''}")
+        item.setToolTip(f"{self._texts[job_id]}\n{state}{': ' + detail if detail else ''}")
         self._update_buttons()
 
     def state(self, job_id: int) -> str | None:

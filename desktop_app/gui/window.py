@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -110,14 +111,17 @@ class MainWindow(QMainWindow):
         row.addWidget(self.progress, 1)
         row.addWidget(self.cancel_button)
         row.addWidget(self.generate_button)
-        central = QWidget()
-        layout = QVBoxLayout(central)
+        create = QWidget()
+        layout = QVBoxLayout(create)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.messages)
         layout.addWidget(self.canvas, 1)
         layout.addWidget(self.batch_strip)
         layout.addLayout(row)
-        self.setCentralWidget(central)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(create, "&Create")
+        self.setCentralWidget(self.tabs)
         self.state_label = QLabel()
         self.batch_strip.image_selected.connect(lambda image, _path: self.canvas.show_image(image))
 
@@ -153,9 +157,11 @@ class MainWindow(QMainWindow):
         except Exception:  # the gallery is optional: the window works without it
             log.exception("the gallery panel could not be created")
             return
-        self.gallery_dock = self._dock("Gallery", "gallery", self.gallery, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.tabifyDockWidget(self.schedule_dock, self.gallery_dock)
-        self.schedule_dock.raise_()
+        scroll = QScrollArea()  # the gallery's grid wants ~800 px; below that it scrolls
+        scroll.setWidget(self.gallery)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.tabs.addTab(scroll, "&Gallery")
         self.gallery.use_settings.connect(self.use_settings)
         self.gallery.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
@@ -191,6 +197,8 @@ class MainWindow(QMainWindow):
         self.fit_action.setChecked(True)
         view.addAction(self.fit_action)
         view.addAction(action("&Actual size (1:1)", lambda: self.fit_action.setChecked(False) or self.canvas.set_fit(False), "Ctrl+1"))
+        view.addAction(action("&Gallery", lambda: self.tabs.setCurrentIndex(self.tabs.count() - 1), "Ctrl+G",
+                              "Every image saved so far"))
         view.addSeparator()
         for dock in self.findChildren(QDockWidget):
             view.addAction(dock.toggleViewAction())
@@ -211,10 +219,13 @@ class MainWindow(QMainWindow):
         e.preview.connect(self._on_preview)
         e.image_ready.connect(self._on_image)
         e.save_failed.connect(lambda _id, text: self.messages.show_message(text))
-        e.job_finished.connect(self._on_finished)
-        e.job_failed.connect(self._on_failed)
-        e.job_cancelled.connect(self._on_cancelled)
+        self._connect_engine_terminals()
         self.queue.cancel_requested.connect(e.cancel)
+
+    def _connect_engine_terminals(self) -> None:
+        self.engine.job_finished.connect(self._on_finished)
+        self.engine.job_failed.connect(self._on_failed)
+        self.engine.job_cancelled.connect(self._on_cancelled)
 
     def start_engine(self) -> None:
         if not self.engine.isRunning() and not self._closing:
@@ -346,6 +357,7 @@ class MainWindow(QMainWindow):
         """Show a recipe (from the gallery) in every control."""
         request = data.get("request", data) if isinstance(data, dict) else {}
         self.panel.set_request(request)
+        self.tabs.setCurrentIndex(0)
 
     def open_output_folder(self) -> None:
         folder = self.settings.output_path
@@ -394,12 +406,14 @@ class MainWindow(QMainWindow):
         else:
             self.resize(1360, 860)
         if not s.window_state:
-            docks = [self.parameters_dock, self.queue_dock]
-            self.resizeDocks(docks, [350, 360], Qt.Orientation.Horizontal)
-            self.resizeDocks([self.queue_dock, self.schedule_dock], [170, 300], Qt.Orientation.Vertical)
-            self.resizeDocks([self.session_dock], [120], Qt.Orientation.Vertical)
+            QTimer.singleShot(0, self._default_dock_sizes)  # once the window has its size
         if s.window_state:
             self.restoreState(QByteArray.fromBase64(s.window_state.encode()))
+
+    def _default_dock_sizes(self) -> None:
+        self.resizeDocks([self.parameters_dock, self.queue_dock], [350, 340], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.queue_dock, self.schedule_dock], [150, 330], Qt.Orientation.Vertical)
+        self.resizeDocks([self.session_dock], [120], Qt.Orientation.Vertical)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
         self._closing = True

@@ -12,7 +12,7 @@ def test_a_bad_value_falls_back_to_its_default_alone():
     paths.settings_file().write_text(json.dumps({"device": "quantum", "theme": "dark", "preview_max_fps": -3,
                                                  "extra_model_dirs": ["/x"], "first_run_done": "yes"}))
     s = Settings.load()
-    assert (s.device, s.theme, s.preview_max_fps, s.extra_model_dirs, s.first_run_done) == ("auto", "dark", 15.0, ["/x"], False)
+    assert (s.device, s.theme, s.preview_max_fps, s.extra_model_dirs, s.first_run_done) == ("auto", "dark", 20.0, ["/x"], False)
 
 
 def test_unreadable_file_gives_defaults_and_save_is_atomic():
