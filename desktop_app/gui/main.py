@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models-dir", action="append", default=[], help="an extra model folder for this run")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--batch", type=int, default=None, help="batch size (with --screenshot)")
+    p.add_argument("--theme", choices=["system", "light", "dark"], help="this run's theme (the setting is kept)")
     p.add_argument("--quit-after-show", action="store_true", help="print the start-up time and quit (benchmark)")
     return p
 
@@ -42,7 +43,7 @@ def create_app(argv: list[str] | None = None):
     app.setApplicationDisplayName("Diffuse Studio")
     app.setApplicationVersion(__version__)
     app.setOrganizationName("Diffuse Studio")
-    app.setDesktopFileName("diffuse-studio")
+    app.setDesktopFileName("io.github.diffusestudio.DiffuseStudio")  # matches packaging/linux
     app.setWindowIcon(app_icon())
     return app, theme
 
@@ -57,7 +58,7 @@ def run_gui(argv: list[str] | None = None) -> int:
     for folder in args.models_dir:
         if folder not in settings.extra_model_dirs:
             settings.extra_model_dirs.append(folder)
-    theme.apply_theme(app, settings.theme)
+    theme.apply_theme(app, args.theme or settings.theme)
     hints = app.styleHints()
     if hasattr(hints, "colorSchemeChanged"):
         hints.colorSchemeChanged.connect(lambda *_: window.settings.theme == "system" and theme.apply_theme(app, "system"))

@@ -211,7 +211,7 @@ class MainWindow(QMainWindow):
     # ---- engine ---------------------------------------------------------------------------------
     def _connect_engine(self) -> None:
         e = self.engine
-        e.state_changed.connect(self.state_label.setText)
+        e.state_changed.connect(self._on_engine_state)
         e.engine_ready.connect(self._on_engine_ready)
         e.engine_error.connect(lambda text: self.messages.show_message(text))
         e.job_started.connect(self._on_started)
@@ -233,6 +233,16 @@ class MainWindow(QMainWindow):
             self.engine._preload = info.id if info else None
             self.engine.start()
             self._ask_curves()
+
+    def _on_engine_state(self, text: str) -> None:
+        self.state_label.setText(text)
+        if self.running_job is None and text.startswith(("Starting", "Loading")):
+            self.progress.setRange(0, 0)  # busy indicator while the model loads
+            self.progress.setFormat(text)
+        elif self.running_job is None and self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.progress.setFormat("Idle")
 
     def _on_engine_ready(self, placement: str) -> None:
         self.device_text = placement

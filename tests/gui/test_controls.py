@@ -1,0 +1,83 @@
+"""The parameters panel alone: classifier guidance controls, size presets, the settings dialog."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from desktop_app.engine.models import Discovery, inspect_model
+from desktop_app.gui.controls import ParametersPanel, size_presets
+from desktop_app.gui.dialogs import SettingsDialog
+from desktop_app.settings import Settings
+
+
+@pytest.fixture
+def tiny_info(tiny_model):
+    return inspect_model(tiny_model)
+
+
+@pytest.fixture
+def panel(qtbot):
+    panel = ParametersPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    return panel
+
+
+def test_classifier_guidance_appears_only_for_a_model_with_a_classifier(panel, tiny_info):
+    labels = {"colour": ["red", "blue"], "shape": ["circle", "square"]}
+    with_classifier = dataclasses.replace(tiny_info, id="shapes-like", classifier_labels=labels)
+    panel.set_models(Discovery([tiny_info, with_classifier], []))
+    panel.model.setCurrentIndex(0)
+    assert not panel.guidance_mode.isVisible()
+    panel.model.setCurrentIndex(1)
+    assert panel.guidance_mode.isVisible() and not panel.classifier_row.isVisible()
+    panel.guidance_mode.setCurrentIndex(1)
+    assert panel.classifier_row.isVisible()
+    panel.target_colour.setCurrentIndex(panel.target_colour.findData("blue"))
+    panel.target_shape.setCurrentIndex(panel.target_shape.findData("circle"))
+    panel.classifier_scale.setValue(3.0)
+    r = panel.request()
+    assert (r.classifier_target, r.classifier_scale, r.model_id) == ("blue circle", 3.0, "shapes-like")
+    assert panel.problems() == []
+    panel.set_request({**r.to_dict(), "classifier_target": "", "classifier_scale": 0.0})
+    assert panel.request().classifier_target == "" and not panel.classifier_row.isVisible()
+
+
+def test_size_presets_are_valid_for_the_model(tiny_info):
+    presets = size_presets(tiny_info)
+    assert presets[0] == (64, 64, "native")
+    for w, h, _ in presets:
+        assert w % tiny_info.latent_factor == 0 and h % tiny_info.latent_factor == 0
+
+
+def test_seed_buttons(panel, tiny_info):
+    panel.set_models(Discovery([tiny_info], []))
+    assert panel.request().seed is None and not panel.reuse.isEnabled()
+    panel.dice.click()
+    assert panel.request().seed is not None
+    panel.set_last_seed(77)
+    panel.reuse.click()
+    assert panel.request().seed == 77
+    panel.random_seed.click()
+    assert panel.request().seed is None
+
+
+def test_no_models_at_all_says_where_to_add_one(panel):
+    panel.set_models(Discovery([], []))
+    assert any("Settings" in p.message for p in panel.problems() if p.field == "model")
+
+
+def test_settings_dialog_returns_the_edited_settings(qtbot, tmp_path):
+    dialog = SettingsDialog(Settings(extra_model_dirs=["/a"]))
+    qtbot.addWidget(dialog)
+    dialog.device.setCurrentText("cpu")
+    dialog.theme.setCurrentText("dark")
+    dialog.preview.setCurrentIndex(dialog.preview.findData("off"))
+    dialog.output.setText(str(tmp_path))
+    dialog.folders.addItem("/b")
+    dialog.fast_mode.setChecked(True)
+    s = dialog.result_settings()
+    assert (s.device, s.theme, s.preview_mode, s.output_dir, s.extra_model_dirs, s.fast_mode) == (
+        "cpu", "dark", "off", str(tmp_path), ["/a", "/b"], True)

@@ -1,0 +1,92 @@
+"""The smaller promises: start-up without torch, first-run hint, About, batches, save errors, gallery recipes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from PySide6.QtWidgets import QLabel
+
+from desktop_app.gui.dialogs import AboutDialog
+from desktop_app.settings import Settings
+
+LONG = 120_000
+
+
+def test_the_window_shows_before_torch_is_imported(home):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "DIFFUSE_STUDIO_HOME": str(home)}
+    out = subprocess.run([sys.executable, "-m", "desktop_app.gui.main", "--quit-after-show"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "torch imported: False" in out.stdout
+
+
+def test_first_run_hint_names_the_models_folder_and_is_shown_once(make_window, settings):
+    from desktop_app import paths
+
+    settings.first_run_done = False
+    window = make_window(settings, start_engine=False)
+    (hint,) = window.messages.messages("info")
+    assert "works offline" in hint and str(paths.user_models_dir()) in hint and "Settings" in hint
+    window.messages._bars[0].dismiss()
+    assert Settings.load().first_run_done
+    again = make_window(Settings.load(), start_engine=False)
+    assert again.messages.messages("info") == []
+
+
+def test_about_names_versions_and_device(qtbot):
+    dialog = AboutDialog("CPU, fp32")
+    qtbot.addWidget(dialog)
+    text = dialog.findChild(QLabel, "aboutText").text()
+    for word in ("Diffuse Studio", "torch", "diffusers", "Qt", "CPU, fp32"):
+        assert word in text
+
+
+def test_window_title_and_icon(make_window, settings):
+    window = make_window(settings, start_engine=False)
+    assert window.windowTitle() == "Diffuse Studio"
+    assert not window.windowIcon().isNull()
+
+
+def test_a_batch_fills_the_strip_to_flip_through(qtbot, make_window, settings):
+    window = make_window(settings, steps=2)
+    window.panel.prompt.setPlainText("two squares")
+    window.panel.batch_size.setValue(2)
+    with qtbot.waitSignal(window.engine.job_finished, timeout=LONG) as finished:
+        window.generate()
+    summary = finished.args[1]
+    assert len(summary.saved) == 2 and summary.seeds[1] == summary.seeds[0] + 1
+    assert window.batch_strip.count() == 2 and window.batch_strip.isVisible()
+    second = window.batch_strip.item(1)
+    window.batch_strip.setCurrentItem(second)
+    assert window.canvas.image == second.data(0x0100)
+
+
+def test_a_failed_save_is_reported_and_the_image_still_shown(qtbot, make_window, settings, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the output folder should be")
+    settings.output_dir = str(blocker)
+    window = make_window(settings, steps=2)
+    window.panel.prompt.setPlainText("a red circle")
+    with qtbot.waitSignal(window.engine.job_finished, timeout=LONG) as finished:
+        window.generate()
+    assert finished.args[1].saved == [""]
+    assert window.canvas.image is not None
+    assert any("could not be saved" in text for text in window.messages.messages("error"))
+
+
+def test_gallery_recipe_restores_every_control(make_window, settings):
+    window = make_window(settings, start_engine=False)
+    recipe = {"prompt": "a green ring", "negative_prompt": "dark", "model_id": "tiny", "scheduler": "DDPM", "steps": 33,
+              "guidance_scale": 4.5, "seed": 99, "width": 48, "height": 64, "batch_size": 3, "ddpm_variance": "fixed_large"}
+    window.tabs.setCurrentIndex(window.tabs.count() - 1)
+    if window.gallery is not None:
+        window.gallery.use_settings.emit(recipe)
+    else:
+        window.use_settings(recipe)
+    r = window.panel.request()
+    assert (r.prompt, r.negative_prompt, r.scheduler, r.steps, r.guidance_scale, r.seed, r.width, r.height,
+            r.batch_size, r.ddpm_variance) == ("a green ring", "dark", "DDPM", 33, 4.5, 99, 48, 64, 3, "fixed_large")
+    assert window.tabs.currentIndex() == 0
+    assert window.panel.variance.isVisible()
