@@ -116,6 +116,10 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.messages)
         layout.addWidget(self.canvas, 1)
+        self.image_info = QLabel()
+        self.image_info.setObjectName("hint")
+        self.image_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.image_info)
         layout.addWidget(self.batch_strip)
         layout.addLayout(row)
         self.tabs = QTabWidget()
@@ -123,7 +127,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(create, "&Create")
         self.setCentralWidget(self.tabs)
         self.state_label = QLabel()
-        self.batch_strip.image_selected.connect(lambda image, _path: self.canvas.show_image(image))
+        self.batch_strip.image_selected.connect(self._show_saved)
 
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -146,7 +150,7 @@ class MainWindow(QMainWindow):
         self.session_strip = ThumbnailStrip(84)
         self.session_strip.setToolTip("Everything made in this session: click one to show it")
         self.session_dock = self._dock("This session", "session", self.session_strip, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.session_strip.image_selected.connect(lambda image, _path: self.canvas.show_image(image))
+        self.session_strip.image_selected.connect(self._show_saved)
         self.gallery = None
         try:
             from desktop_app.gui.gallery import GalleryPanel
@@ -305,6 +309,7 @@ class MainWindow(QMainWindow):
     def _on_preview(self, job_id: int, image: QImage) -> None:
         if job_id == self.running_job:
             self.canvas.show_image(image, preview=True)
+            self.image_info.setText(f"Preview of job #{job_id} (x̂₀ estimate, {image.width()}×{image.height()})")
 
     def _on_image(self, job_id: int, index: int, image: QImage, path: str) -> None:
         request = self.requests.get(job_id)
@@ -313,9 +318,13 @@ class MainWindow(QMainWindow):
         self.batch_strip.setVisible(self.batch_strip.count() > 1)
         self.session_strip.add_image(image, path, tip)
         if index == 0:
-            self.canvas.show_image(image)
+            self._show_saved(image, path)
         if path and self.gallery is not None:
             self.gallery.add_image(path)
+
+    def _show_saved(self, image: QImage, path: str) -> None:
+        self.canvas.show_image(image)
+        self.image_info.setText(f"{image.width()}×{image.height()} · {path or 'not saved'}")
 
     def _end(self, job_id: int, state: str, detail: str = "") -> None:
         self.queue.set_state(job_id, state, detail)

@@ -45,11 +45,17 @@ def make_window(qtbot, home):
     from desktop_app.gui.window import MainWindow
 
     made = []
+    terminals: dict[int, list[str]] = {}
+
+    def record(kind: str):
+        return lambda job_id, *rest: terminals.setdefault(job_id, []).append(kind)
 
     def make(settings: Settings, *, start_engine: bool = True, model: str | None = "tiny", steps: int = 4):
         window = MainWindow(settings, start_engine=start_engine)
         qtbot.addWidget(window)
         made.append(window)
+        for kind in ("finished", "failed", "cancelled"):
+            getattr(window.engine, f"job_{kind}").connect(record(kind))
         if model:
             select_model(window, model)
         window.panel.steps.setValue(steps)
@@ -60,3 +66,5 @@ def make_window(qtbot, home):
     for window in made:
         window.close()
         assert not window.engine.isRunning()
+    twice = {job: kinds for job, kinds in terminals.items() if len(kinds) != 1}
+    assert not twice, f"jobs with more than one terminal signal: {twice}"
