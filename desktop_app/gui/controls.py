@@ -408,6 +408,11 @@ class ParametersPanel(QWidget):
         self.validity_changed.emit(not problems)
         self.changed.emit()
 
+    @property
+    def restoring(self) -> bool:
+        """True while ``set_request`` fills the controls (their change signals are not user edits)."""
+        return self._restoring
+
     def problems(self) -> list[Problem]:
         return list(self._problems)
 

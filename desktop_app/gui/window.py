@@ -211,6 +211,8 @@ class MainWindow(QMainWindow):
         help_menu.addAction(action("&About Diffuse Studio", self.show_about))
         self.setTabOrder(self.panel.prompt, self.panel.negative)
         self.setTabOrder(self.panel.negative, self.panel.model)
+        self.setTabOrder(self.panel.batch_count, self.generate_button)
+        self.setTabOrder(self.generate_button, self.cancel_button)
 
     # ---- engine ---------------------------------------------------------------------------------
     def _connect_engine(self) -> None:
@@ -359,7 +361,7 @@ class MainWindow(QMainWindow):
 
     def _apply_model_defaults(self, *_: object) -> None:
         info = self.panel.model_info()
-        if info is None or not info.defaults:
+        if info is None or not info.defaults or self.panel.restoring:
             return
         current = self.panel.request().to_dict()
         known = {k: v for k, v in info.defaults.items() if k in current}

@@ -90,3 +90,19 @@ def test_gallery_recipe_restores_every_control(make_window, settings):
             r.batch_size, r.ddpm_variance) == ("a green ring", "dark", "DDPM", 33, 4.5, 99, 48, 64, 3, "fixed_large")
     assert window.tabs.currentIndex() == 0
     assert window.panel.variance.isVisible()
+
+
+def test_choosing_a_model_applies_its_recommended_defaults_but_a_restore_wins(make_window, settings, tiny_copy):
+    import json
+
+    (tiny_copy / "diffuse_studio.json").write_text(json.dumps(
+        {"name": "Tiny with defaults", "defaults": {"scheduler": "Euler", "steps": 12, "guidance_scale": 3.0}}))
+    settings.extra_model_dirs.append(str(tiny_copy.parent))
+    window = make_window(settings, start_engine=False, steps=30)
+    window.panel.model.setCurrentIndex(window.panel.model.findData("tiny-copy"))
+    r = window.panel.request()
+    assert (r.scheduler, r.steps, r.guidance_scale) == ("Euler", 12, 3.0)
+    window.use_settings({"prompt": "x", "model_id": "tiny", "scheduler": "DDIM", "steps": 9})
+    window.use_settings({"prompt": "y", "model_id": "tiny-copy", "scheduler": "Heun", "steps": 7, "guidance_scale": 6.0})
+    r = window.panel.request()
+    assert (r.model_id, r.scheduler, r.steps, r.guidance_scale) == ("tiny-copy", "Heun", 7, 6.0)
