@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models-dir", action="append", default=[], help="an extra model folder for this run")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--batch", type=int, default=None, help="batch size (with --screenshot)")
+    p.add_argument("--tab", choices=["create", "gallery"], default="create", help="the tab to photograph (with --screenshot)")
     p.add_argument("--theme", choices=["system", "light", "dark"], help="this run's theme (the setting is kept)")
     p.add_argument("--quit-after-show", action="store_true", help="print the start-up time and quit (benchmark)")
     return p
@@ -91,6 +92,7 @@ def _arrange_screenshot(window, args) -> None:
     from pathlib import Path
 
     from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
 
     if args.model:
         index = window.panel.model.findData(args.model)
@@ -104,6 +106,10 @@ def _arrange_screenshot(window, args) -> None:
 
     def shoot(*_: object) -> None:
         def save() -> None:
+            if args.tab == "gallery":
+                window.tabs.setCurrentIndex(window.tabs.count() - 1)
+                app = QApplication.instance()
+                app.processEvents()
             path = Path(args.screenshot)
             path.parent.mkdir(parents=True, exist_ok=True)
             _grab(window).save(str(path))

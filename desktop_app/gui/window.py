@@ -166,6 +166,8 @@ class MainWindow(QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         self.tabs.addTab(scroll, "&Gallery")
+        self._hidden_for_gallery: list[QDockWidget] = []
+        self.tabs.currentChanged.connect(self._on_tab)
         self.gallery.use_settings.connect(self.use_settings)
         self.gallery.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
@@ -431,6 +433,17 @@ class MainWindow(QMainWindow):
         if s.window_state:
             self.restoreState(QByteArray.fromBase64(s.window_state.encode()))
 
+    def _on_tab(self, index: int) -> None:
+        """The gallery needs the room: the side docks step aside while it is shown."""
+        if index == 0:
+            for dock in self._hidden_for_gallery:
+                dock.show()
+            self._hidden_for_gallery = []
+        elif not self._hidden_for_gallery:
+            self._hidden_for_gallery = [d for d in (self.queue_dock, self.schedule_dock, self.session_dock) if d.isVisible()]
+            for dock in self._hidden_for_gallery:
+                dock.hide()
+
     def _default_dock_sizes(self) -> None:
         self.resizeDocks([self.parameters_dock, self.queue_dock], [350, 340], Qt.Orientation.Horizontal)
         self.resizeDocks([self.queue_dock, self.schedule_dock], [150, 330], Qt.Orientation.Vertical)
@@ -438,6 +451,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
         self._closing = True
+        self.tabs.setCurrentIndex(0)  # the docks' own visibility is what gets saved
         self.settings.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
         self.settings.window_state = bytes(self.saveState().toBase64()).decode()
         self.settings.last_request = self.panel.request().to_dict()
