@@ -242,8 +242,10 @@ class EngineThread(QThread):
             return
         job.state = "running"
         self.job_started.emit(job.id)
-        self.state_changed.emit(f"Generating · {self.placement}")
         try:
+            self.state_changed.emit(f"Loading model {job.request.model_id}…")
+            engine.load(job.request.model_id)  # at once when it is loaded already
+            self.state_changed.emit(f"Generating · {self.placement}")
             result = self._generate(engine, job)
         except Exception as exc:  # every error ends the job; the thread lives on
             log.exception("job %d failed", job.id)

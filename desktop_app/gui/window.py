@@ -244,7 +244,9 @@ class MainWindow(QMainWindow):
 
     def _on_engine_state(self, text: str) -> None:
         self.state_label.setText(text)
-        if self.running_job is None and text.startswith(("Starting", "Loading")):
+        if self.running_job is not None and text.startswith("Loading"):
+            self.progress.setFormat(f"Job #{self.running_job}: {text}")
+        elif self.running_job is None and text.startswith(("Starting", "Loading")):
             self.progress.setRange(0, 0)  # busy indicator while the model loads
             self.progress.setFormat(text)
         elif self.running_job is None and self.progress.maximum() == 0:

@@ -81,3 +81,20 @@ def test_settings_dialog_returns_the_edited_settings(qtbot, tmp_path):
     s = dialog.result_settings()
     assert (s.device, s.theme, s.preview_mode, s.output_dir, s.extra_model_dirs, s.fast_mode) == (
         "cpu", "dark", "off", str(tmp_path), ["/a", "/b"], True)
+
+
+def test_canvas_fits_or_shows_one_to_one(qtbot):
+    from PySide6.QtGui import QColor, QImage
+
+    from desktop_app.gui.canvas import PreviewCanvas
+
+    canvas = PreviewCanvas()
+    qtbot.addWidget(canvas)
+    canvas.resize(400, 300)
+    canvas.show()
+    image = QImage(64, 64, QImage.Format.Format_RGB888)
+    image.fill(QColor("red"))
+    canvas.show_image(image)
+    assert canvas.view.target_rect().height() == canvas.view.height()  # scaled up to fit
+    canvas.set_fit(False)
+    assert canvas.view.target_rect().width() == 64 and not canvas.widgetResizable()
