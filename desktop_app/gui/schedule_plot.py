@@ -25,6 +25,8 @@ class NoiseSchedulePlot(QWidget):
         self.betas: np.ndarray | None = None
         self.visited: np.ndarray | None = None
         self.title = ""
+        self.key: tuple | None = None
+        self.current_step = 0  # 1-based step of the running job when it matches this plot; 0: none
         self.setMinimumSize(220, 150)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setToolTip("ᾱₜ: how much of the image is left at noise level t (xₜ = √ᾱₜ·x₀ + √(1−ᾱₜ)·ε).\n"
@@ -35,9 +37,16 @@ class NoiseSchedulePlot(QWidget):
 
     def set_curves(self, key, alphas, betas, visited) -> None:
         scheduler, steps = key
+        self.key = key
+        self.current_step = 0
         self.alphas, self.betas, self.visited = alphas, betas, np.asarray(visited, dtype=float)
         self.title = f"{scheduler}, {steps} steps"
         self.update()
+
+    def set_current_step(self, step: int) -> None:
+        if step != self.current_step:
+            self.current_step = step
+            self.update()
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt naming
         painter = QPainter(self)
@@ -88,6 +97,11 @@ class NoiseSchedulePlot(QWidget):
             painter.drawEllipse(point(t, alpha), 2.8, 2.8)
             tick = point(t, 0)
             painter.drawRect(QRectF(tick.x() - 0.75, tick.y() - 5, 1.5, 5))
+        if 0 < self.current_step <= len(self.visited):
+            t = float(np.clip(self.visited[self.current_step - 1], 0, count - 1))
+            painter.setPen(QPen(text, 1.5))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawEllipse(point(t, float(np.interp(t, ts, self.alphas))), 6, 6)
 
         legend_y = plot.bottom() + line + 4
         x = plot.left()

@@ -311,6 +311,9 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, total)
         self.progress.setValue(step)
         self.progress.setFormat(format_progress(step, total, its, left))
+        request = self.requests.get(job_id)
+        if request is not None and self.schedule_plot.key == (request.scheduler, request.steps):
+            self.schedule_plot.set_current_step(step)
 
     def _on_preview(self, job_id: int, image: QImage) -> None:
         if job_id == self.running_job:
@@ -334,6 +337,7 @@ class MainWindow(QMainWindow):
 
     def _end(self, job_id: int, state: str, detail: str = "") -> None:
         self.queue.set_state(job_id, state, detail)
+        self.schedule_plot.set_current_step(0)
         if job_id == self.running_job:
             self.running_job = None
             self.cancel_button.setEnabled(False)

@@ -106,3 +106,12 @@ def test_choosing_a_model_applies_its_recommended_defaults_but_a_restore_wins(ma
     window.use_settings({"prompt": "y", "model_id": "tiny-copy", "scheduler": "Heun", "steps": 7, "guidance_scale": 6.0})
     r = window.panel.request()
     assert (r.model_id, r.scheduler, r.steps, r.guidance_scale) == ("tiny-copy", "Heun", 7, 6.0)
+
+
+def test_new_model_folders_from_settings_are_listed(make_window, settings, tiny_copy):
+    window = make_window(settings, start_engine=False)
+    assert window.panel.model.findData("tiny-copy") < 0
+    new = Settings.from_dict({**settings.to_dict(), "extra_model_dirs": [*settings.extra_model_dirs, str(tiny_copy.parent)]})
+    window.apply_settings(new)
+    assert window.panel.model.findData("tiny-copy") >= 0
+    assert Settings.load().extra_model_dirs == new.extra_model_dirs
