@@ -124,4 +124,7 @@ def _arrange_screenshot(window, args) -> None:
 
 
 if __name__ == "__main__":
+    from desktop_app.app import setup_logging
+
+    setup_logging()
     sys.exit(run_gui(sys.argv[1:]))

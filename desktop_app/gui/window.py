@@ -87,6 +87,9 @@ class MainWindow(QMainWindow):
         self.state_label.setText("Starting…")
         if start_engine:
             QTimer.singleShot(0, self.start_engine)
+        app = QApplication.instance()
+        if app is not None:  # quitting without closing the window must still stop the engine
+            app.aboutToQuit.connect(self.shutdown)
 
     # ---- layout -------------------------------------------------------------------------------
     def _build_central(self) -> None:
@@ -210,6 +213,7 @@ class MainWindow(QMainWindow):
             view.addAction(dock.toggleViewAction())
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction(action("&Getting started", self.show_first_run_hint, None, "How to add models"))
+        help_menu.addAction(action("Open the &log folder", self.open_log_folder, None, "Where error details are written"))
         help_menu.addAction(action("&About Diffuse Studio", self.show_about))
         self.setTabOrder(self.panel.prompt, self.panel.negative)
         self.setTabOrder(self.panel.negative, self.panel.model)
@@ -392,6 +396,11 @@ class MainWindow(QMainWindow):
         folder = self.settings.output_path
         folder.mkdir(parents=True, exist_ok=True)
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    def open_log_folder(self) -> None:
+        from desktop_app import paths
+
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.log_dir())))
 
     def open_settings(self) -> None:
         dialog = SettingsDialog(self.settings, self)
