@@ -13,22 +13,23 @@ class Recipe:
     """Sizes and step counts for one training run."""
 
     vae_channels: tuple[int, ...] = (16, 32, 64)
-    vae_steps: int = 1500
+    vae_steps: int = 1000
     vae_batch: int = 32
     vae_crop: int = 32
+    vae_full_steps: int = 300
     vae_lr: float = 1e-3
     pool_size: int = 24_000
     text_width: int = 128
     text_layers: int = 2
     unet_channels: tuple[int, ...] = (64, 128, 128)
     unet_layers_per_block: int = 1
-    unet_steps: int = 1800
-    unet_batch: int = 64
+    unet_steps: int = 1600
+    unet_batch: int = 48
     unet_lr: float = 6e-4
     ema_decay: float = 0.997
     caption_dropout: float = 0.12
     classifier_width: int = 48
-    classifier_steps: int = 600
+    classifier_steps: int = 500
     classifier_batch: int = 128
     classifier_lr: float = 1e-3
 
@@ -38,13 +39,13 @@ RECIPES = {
     "cpu": Recipe(),
     # for a GPU: wider and longer; same data and objective
     "gpu": Recipe(
-        vae_channels=(32, 64, 128), vae_steps=6000, vae_batch=64, vae_crop=64, pool_size=100_000,
+        vae_channels=(32, 64, 128), vae_steps=6000, vae_full_steps=0, vae_batch=64, vae_crop=64, pool_size=100_000,
         text_width=256, text_layers=3, unet_channels=(96, 192, 192), unet_layers_per_block=2,
         unet_steps=20_000, unet_batch=128, ema_decay=0.9995, classifier_width=64, classifier_steps=4000,
     ),
     # a smoke test of the whole recipe in seconds (the result is noise)
     "tiny": Recipe(
-        vae_channels=(16, 16, 16), vae_steps=2, vae_batch=4, pool_size=64, text_width=32, text_layers=1,
+        vae_channels=(16, 16, 16), vae_steps=2, vae_full_steps=1, vae_batch=4, pool_size=64, text_width=32, text_layers=1,
         unet_channels=(32, 32, 32), unet_steps=2, unet_batch=4, classifier_width=16, classifier_steps=2,
         classifier_batch=8,
     ),
