@@ -73,7 +73,7 @@ if command -v Xvfb >/dev/null && command -v xwininfo >/dev/null; then
     done
     [[ -n "$shown" ]] || { cat "$work/window.log" >&2; echo "error: no window appeared on Xvfb" >&2; exit 1; }
     echo "   the window 'Diffuse Studio' is on screen (Xvfb) after $shown s"
-    sleep 5  # let the engine thread start too, then see that it is still running
+    sleep 15  # let the engine thread import torch and start too, then see that it is still running
     kill -0 "${pids[-1]}" 2>/dev/null || { cat "$work/window.log" >&2; echo "error: the app quit" >&2; exit 1; }
     kill "${pids[-1]}"
 else
@@ -83,5 +83,11 @@ else
     status=$?
     set -e
     [[ $status == 124 ]] || { cat "$work/window.log" >&2; echo "error: the app exited with $status" >&2; exit 1; }
+fi
+# The engine thread imports torch after the window is up; a module the bundle lacks shows up here.
+cat "$work"/home/ds/logs/*.log 2>/dev/null | tail -n 5 || true
+if grep -hE "Traceback|Error|ERROR" "$work"/home/ds/logs/*.log "$work/window.log" 2>/dev/null; then
+    echo "error: the app logged errors (above)" >&2
+    exit 1
 fi
 echo "== bundle OK"

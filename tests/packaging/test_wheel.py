@@ -40,6 +40,7 @@ def _source_tree(tmp_path: Path) -> Path:
     (model / "unet").mkdir(parents=True)
     (model / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
     (model / "unet" / "config.json").write_text("{}")
+    (model / "unet.ckpt.pt").write_bytes(b"a training checkpoint, not for users")
     return src
 
 
@@ -84,7 +85,7 @@ def test_resources_and_models_are_found_from_an_installed_wheel(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "desktop_app/_data/resources/icons/diffuse-studio.svg" in names
     assert "desktop_app/_data/models/stand-in/unet/config.json" in names
-    assert not any("__pycache__" in name for name in names)
+    assert not any("__pycache__" in name or name.endswith(".pt") for name in names)
 
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
