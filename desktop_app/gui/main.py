@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--batch", type=int, default=None, help="batch size (with --screenshot)")
     p.add_argument("--tab", choices=["create", "gallery"], default="create", help="the tab to photograph (with --screenshot)")
+    p.add_argument("--at-step", type=int, default=0, help="photograph the running job at this step instead of the end")
     p.add_argument("--theme", choices=["system", "light", "dark"], help="this run's theme (the setting is kept)")
     p.add_argument("--quit-after-show", action="store_true", help="print the start-up time and quit (benchmark)")
     return p
@@ -104,22 +105,28 @@ def _arrange_screenshot(window, args) -> None:
     if args.batch:
         window.panel.batch_size.setValue(args.batch)
 
-    def shoot(*_: object) -> None:
-        def save() -> None:
-            if args.tab == "gallery":
-                window.tabs.setCurrentIndex(window.tabs.count() - 1)
-                app = QApplication.instance()
-                app.processEvents()
-            path = Path(args.screenshot)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _grab(window).save(str(path))
-            print(f"screenshot saved to {path}", flush=True)
-            window.close()
+    taken = []
 
-        QTimer.singleShot(400, save)
+    def save() -> None:
+        if taken:
+            return
+        taken.append(True)
+        if args.tab == "gallery":
+            window.tabs.setCurrentIndex(window.tabs.count() - 1)
+        QApplication.instance().processEvents()
+        path = Path(args.screenshot)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _grab(window).save(str(path))
+        print(f"screenshot saved to {path}", flush=True)
+        window.close()
 
+    def at_step(job_id: int, step: int, *_: object) -> None:
+        if args.at_step and step >= args.at_step:
+            QTimer.singleShot(100, save)  # let the step's preview reach the screen first
+
+    window.engine.progress.connect(at_step)
     for signal in (window.engine.job_finished, window.engine.job_failed, window.engine.job_cancelled):
-        signal.connect(shoot)
+        signal.connect(lambda *_: QTimer.singleShot(400, save))
     QTimer.singleShot(200, window.generate)
 
 

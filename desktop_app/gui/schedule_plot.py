@@ -91,10 +91,11 @@ class NoiseSchedulePlot(QWidget):
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(VISIT_COLOUR)
         ts = np.arange(count, dtype=float)
+        radius = 2.8 if len(self.visited) <= 60 else 1.6
         for t in self.visited:
             t = float(np.clip(t, 0, count - 1))
             alpha = float(np.interp(t, ts, self.alphas))
-            painter.drawEllipse(point(t, alpha), 2.8, 2.8)
+            painter.drawEllipse(point(t, alpha), radius, radius)
             tick = point(t, 0)
             painter.drawRect(QRectF(tick.x() - 0.75, tick.y() - 5, 1.5, 5))
         if 0 < self.current_step <= len(self.visited):
@@ -103,6 +104,7 @@ class NoiseSchedulePlot(QWidget):
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawEllipse(point(t, float(np.interp(t, ts, self.alphas))), 6, 6)
 
+        painter.setPen(Qt.PenStyle.NoPen)
         legend_y = plot.bottom() + line + 4
         x = plot.left()
         for label, colour in (("ᾱₜ", ALPHA_COLOUR), ("βₜ (right scale)", BETA_COLOUR), (f"{len(self.visited)} visited t", VISIT_COLOUR)):
