@@ -30,25 +30,41 @@ offline=()
 if unshare -n true 2>/dev/null; then offline=(unshare -n)
 elif unshare -rn true 2>/dev/null; then offline=(unshare -rn); fi
 
-bare() {  # run the bundle with nothing from this shell's environment
+# As root, also hide every Python installation on this machine (a private mount namespace
+# covers them with an empty folder), so the bundle has to bring its own.
+hide=()
+if [[ $(id -u) == 0 ]] && unshare -m true 2>/dev/null; then
+    mkdir -p "$work/empty"
+    pythons=()
+    for dir in /usr/lib/python3* /usr/local/lib/python3* "$HOME/.pyenv" "${VIRTUAL_ENV:-}" "$PWD/.venv"; do
+        [[ -n "$dir" && -d "$dir" ]] && pythons+=("$dir")
+    done
+    hide=(unshare -m sh -c 'while [ "$1" != -- ]; do mount --bind "$0" "$1"; shift; done; shift; exec "$@"'
+          "$work/empty" "${pythons[@]}" --)
+fi
+
+bare() {  # run the bundle with nothing from this shell's environment; `bare VAR=x cmd ...`
+    local vars=()
+    while [[ "$1" == *=* ]]; do vars+=("$1"); shift; done
     env -i HOME="$work/home" PATH=/usr/bin:/bin LANG=C.UTF-8 DIFFUSE_STUDIO_HOME="$work/home/ds" \
-        HF_HUB_OFFLINE=1 "$@"
+        HF_HUB_OFFLINE=1 "${vars[@]}" "${hide[@]}" "${offline[@]}" "$@"
 }
 now() { date +%s.%N; }
 since() { awk -v now="$(now)" -v start="$1" 'BEGIN { printf "%.2f", now - start }'; }
 
-echo "== bundle: $BUNDLE, $(du -sh "$BUNDLE" | cut -f1)${offline:+, run without network}"
+echo "== bundle: $BUNDLE, $(du -sh "$BUNDLE" | cut -f1)"
+echo "   run with an empty environment${offline:+, no network}${hide:+, every Python on this machine hidden}"
 
 t=$(now)
-bare "${offline[@]}" "$EXE" --version
+bare "$EXE" --version
 echo "   --version in $(since "$t") s"
 
 echo "== models"
-bare "${offline[@]}" "$EXE" models
+bare "$EXE" models
 
 echo "== generate ${model_args[*]:-(built-in model)}"
 t=$(now)
-bare "${offline[@]}" "$EXE" generate --prompt "a red circle on the left" --seed 1 --out "$work/out" \
+bare "$EXE" generate --prompt "a red circle on the left" --seed 1 --out "$work/out" \
     "${model_args[@]}" >"$work/generated.txt"
 png=$(head -n 1 "$work/generated.txt")
 [[ -s "$png" ]] || { echo "error: generate wrote no image" >&2; exit 1; }
@@ -61,7 +77,7 @@ if command -v Xvfb >/dev/null && command -v xwininfo >/dev/null; then
     pids+=($!)
     sleep 1
     t=$(now)
-    bare DISPLAY="$display" "${offline[@]}" "$EXE" >"$work/window.log" 2>&1 &
+    bare DISPLAY="$display" "$EXE" >"$work/window.log" 2>&1 &
     pids+=($!)
     shown=""
     for _ in $(seq 1 600); do
@@ -79,7 +95,7 @@ if command -v Xvfb >/dev/null && command -v xwininfo >/dev/null; then
 else
     echo "   (no Xvfb/xwininfo: offscreen Qt, checking only that it starts and keeps running for 15 s)"
     set +e
-    bare QT_QPA_PLATFORM=offscreen "${offline[@]}" timeout 15 "$EXE" >"$work/window.log" 2>&1
+    bare QT_QPA_PLATFORM=offscreen timeout 15 "$EXE" >"$work/window.log" 2>&1
     status=$?
     set -e
     [[ $status == 124 ]] || { cat "$work/window.log" >&2; echo "error: the app exited with $status" >&2; exit 1; }
