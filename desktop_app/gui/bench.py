@@ -128,6 +128,8 @@ def generation_probe(args) -> dict:
     panel.guidance.setValue(args.guidance)
     panel.batch_size.setValue(args.batch)
     panel.seed.setValue(1234)
+    if args.size:
+        panel.set_request({**panel.request().to_dict(), "width": args.size, "height": args.size})
     panel.steps.setValue(2)
     state, _ = _run_job(app, window)  # warm-up: starts the engine and loads the model
     if state != "finished":
@@ -149,6 +151,7 @@ def generation_probe(args) -> dict:
     gaps = sorted(probe.gaps)
     return {
         "model": model_id, "device": window.device_text, "steps": args.steps, "scheduler": args.scheduler,
+        "size": f"{summary.request.width}×{summary.request.height}", "platform": app.platformName(),
         "generation_s": wall, "its_per_sec": args.steps / denoise if denoise else float("nan"),
         "longest_stall_ms": probe.worst * 1000, "p99_stall_ms": gaps[int(len(gaps) * 0.99)] * 1000 if gaps else float("nan"),
         "previews_painted": painted, "previews_per_sec": painted / denoise if denoise else float("nan"),
@@ -164,8 +167,8 @@ def run_gui_bench(args) -> int:
           f"(in-process {start['in_process_to_window_s']:.3f} s); torch imported before the window: "
           f"{start['torch_imported_before_window']}", flush=True)
     report = generation_probe(args)
-    print(f"generation:                 {report['model']} on {report['device']}, {report['scheduler']}, "
-          f"{report['steps']} steps: {report['generation_s']:.2f} s ({report['its_per_sec']:.1f} it/s)")
+    print(f"generation:                 {report['model']} {report['size']} on {report['device']}, {report['scheduler']}, "
+          f"{report['steps']} steps, Qt platform {report['platform']}: {report['generation_s']:.2f} s ({report['its_per_sec']:.1f} it/s)")
     print(f"longest event-loop stall:   {report['longest_stall_ms']:.1f} ms (p99 {report['p99_stall_ms']:.1f} ms; "
           f"{PROBE_MS} ms probe)")
     print(f"previews reaching screen:   {report['previews_painted']} frames, {report['previews_per_sec']:.1f} per second")
