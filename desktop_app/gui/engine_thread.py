@@ -166,6 +166,7 @@ class EngineThread(QThread):
 
     # ---- the thread ---------------------------------------------------------------------------
     def run(self) -> None:  # noqa: D102 - QThread entry point
+        threading.current_thread().name = "engine"  # for the log file
         engine = self._make_engine()
         self._serve_curves()  # the plot first: loading a large model takes a while
         if engine is not None and self._preload and not self._stopping.is_set():
@@ -219,6 +220,7 @@ class EngineThread(QThread):
         if engine.placement.device.type == "cpu":
             _leave_a_core_for_the_window()
         self.placement = engine.placement.describe()
+        log.info("engine ready on %s", self.placement)
         self.engine_ready.emit(self.placement)
         self.state_changed.emit(f"Ready · {self.placement}")
         return engine
@@ -252,8 +254,10 @@ class EngineThread(QThread):
             self._end(job, "failed", _user_message(exc))
         else:
             if result is None:
+                log.info("job %d cancelled", job.id)
                 self._end(job, "cancelled")
             else:
+                log.info("job %d finished in %.2f s: %s", job.id, result.timings.get("total", 0.0), result.saved)
                 self._end(job, "finished", result)
         self.state_changed.emit(f"Ready · {self.placement}")
 

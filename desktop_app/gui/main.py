@@ -66,6 +66,7 @@ def run_gui(argv: list[str] | None = None) -> int:
         hints.colorSchemeChanged.connect(lambda *_: window.settings.theme == "system" and theme.apply_theme(app, "system"))
     window = MainWindow(settings, start_engine=not args.quit_after_show)
     window.show()
+    _close_on_signals(window)
     if args.quit_after_show:
         from PySide6.QtCore import QTimer
 
@@ -77,6 +78,23 @@ def run_gui(argv: list[str] | None = None) -> int:
     elif args.screenshot:
         _arrange_screenshot(window, args)
     return app.exec()
+
+
+def _close_on_signals(window) -> None:
+    """Ctrl+C or a TERM signal closes the window properly (cancel, stop the engine, save settings)."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    def close(*_: object) -> None:
+        QTimer.singleShot(0, window.close)
+
+    for name in ("SIGINT", "SIGTERM"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), close)
+    ticker = QTimer(window)  # Python runs signal handlers only when it gets the GIL back from Qt
+    ticker.timeout.connect(lambda: None)
+    ticker.start(250)
 
 
 def _grab(window):
