@@ -8,7 +8,6 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 
 from desktop_app.gui.engine_thread import running_engine_threads
-from tests.gui.conftest import select_model
 
 LONG = 120_000  # ms: the machine is shared, so be generous; tests wait on signals, not time
 
@@ -123,7 +122,7 @@ def test_a_broken_model_fails_its_job_and_the_next_job_runs(qtbot, make_window, 
         window.generate()
     assert "truncated" in failed.args[1]
     assert any("truncated" in text for text in window.messages.messages("error"))
-    select_model(window, "tiny")
+    window.panel.model.setCurrentIndex(window.panel.model.findData("tiny"))
     with qtbot.waitSignal(window.engine.job_finished, timeout=LONG):
         window.generate()
 
