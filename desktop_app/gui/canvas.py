@@ -137,8 +137,10 @@ class ThumbnailStrip(QListWidget):
         self.currentItemChanged.connect(self._on_current)
 
     def add_image(self, image: QImage, path: str = "", tooltip: str = "") -> QListWidgetItem:
+        """Add a thumbnail; a saved image is read back from its file when chosen, so a long
+        session holds thumbnails in memory, not every full-size image."""
         item = QListWidgetItem(_icon(image, self.side), "")
-        item.setData(Qt.ItemDataRole.UserRole, image)
+        item.setData(Qt.ItemDataRole.UserRole, None if path else image)
         item.setData(Qt.ItemDataRole.UserRole + 1, path)
         item.setToolTip(tooltip or path or "not saved")
         if not path:
@@ -147,6 +149,15 @@ class ThumbnailStrip(QListWidget):
         self.scrollToItem(item)
         return item
 
+    def image_at(self, row: int) -> QImage:
+        item = self.item(row)
+        image = item.data(Qt.ItemDataRole.UserRole)
+        if image is None:
+            image = QImage(item.data(Qt.ItemDataRole.UserRole + 1))
+            if image.isNull():  # moved or deleted since: the thumbnail is all that is left
+                image = item.icon().pixmap(self.side, self.side).toImage()
+        return image
+
     def _on_current(self, item: QListWidgetItem | None, _previous=None) -> None:
         if item is not None:
-            self.image_selected.emit(item.data(Qt.ItemDataRole.UserRole), item.data(Qt.ItemDataRole.UserRole + 1))
+            self.image_selected.emit(self.image_at(self.row(item)), item.data(Qt.ItemDataRole.UserRole + 1))

@@ -146,6 +146,8 @@ class ParametersPanel(QWidget):
         self.random_seed = QToolButton()
         self.random_seed.setText("∗")
         self.random_seed.setToolTip("Random seed each time")
+        for button, name in ((self.dice, "New random seed"), (self.reuse, "Reuse last seed"), (self.random_seed, "Random seed")):
+            button.setAccessibleName(name)
         seed_row = QWidget()
         row = QHBoxLayout(seed_row)
         row.setContentsMargins(0, 0, 0, 0)

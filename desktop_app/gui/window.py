@@ -307,6 +307,11 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, request.steps if request else 1)
         self.progress.setValue(0)
         self.progress.setFormat(f"Job #{job_id}: preparing…")
+        if request is not None and request.preview == "off":
+            self.canvas.clear()
+            self.canvas.view.placeholder = "Previews are off (Settings → Preview); the image appears when it is done"
+        else:
+            self.canvas.view.placeholder = "Type a prompt and press Generate (Ctrl+Enter)"
         self.cancel_button.setEnabled(True)
 
     def _on_progress(self, job_id: int, step: int, total: int, its: float, left: float) -> None:

@@ -58,9 +58,9 @@ def test_a_batch_fills_the_strip_to_flip_through(qtbot, make_window, settings):
     summary = finished.args[1]
     assert len(summary.saved) == 2 and summary.seeds[1] == summary.seeds[0] + 1
     assert window.batch_strip.count() == 2 and window.batch_strip.isVisible()
-    second = window.batch_strip.item(1)
-    window.batch_strip.setCurrentItem(second)
-    assert window.canvas.image == second.data(0x0100)
+    window.batch_strip.setCurrentRow(1)
+    assert window.canvas.image == window.batch_strip.image_at(1)
+    assert window.image_info.text().endswith(summary.saved[1])
 
 
 def test_a_failed_save_is_reported_and_the_image_still_shown(qtbot, make_window, settings, tmp_path):
