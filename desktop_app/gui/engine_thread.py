@@ -112,11 +112,11 @@ class EngineThread(QThread):
     job_cancelled = Signal(int)
     curves_ready = Signal(object, object, object, object)  # (scheduler, steps), ᾱ, β, visited timesteps
 
-    def __init__(self, config: EngineConfig, preload: str | None = None, parent=None):
+    def __init__(self, config: EngineConfig, parent=None):
         super().__init__(parent)
         self.setObjectName("engine")
         self._config = config
-        self._preload = preload
+        self._preload: str | None = None
         self._inbox: queue.Queue = queue.Queue()
         self._jobs: dict[int, Job] = {}
         self._lock = threading.Lock()
@@ -150,6 +150,11 @@ class EngineThread(QThread):
         with self._lock:
             self._curves_wanted = (scheduler, scheduler_config, steps)
         self._inbox.put(("curves", None))
+
+    def start_loading(self, model_id: str | None) -> None:
+        """Start the thread; it builds the engine, then loads ``model_id`` (if any) before any job."""
+        self._preload = model_id
+        self.start()
 
     def preload(self, model_id: str) -> None:
         self._inbox.put(("load", model_id))

@@ -66,7 +66,7 @@ class MainWindow(QMainWindow):
         self._build_central()
         self._build_docks()
         self._build_actions()
-        self.engine = EngineThread(engine_config(self.settings), preload=None)
+        self.engine = EngineThread(engine_config(self.settings))
         self._connect_engine()
         self.engine.curves_ready.connect(self.schedule_plot.set_curves)
         self._plot_timer = QTimer(self, singleShot=True, interval=120)
@@ -242,8 +242,7 @@ class MainWindow(QMainWindow):
     def start_engine(self) -> None:
         if not self.engine.isRunning() and not self._closing:
             info = self.panel.model_info()
-            self.engine._preload = info.id if info else None
-            self.engine.start()
+            self.engine.start_loading(info.id if info else None)
             self._ask_curves()
 
     def _on_engine_state(self, text: str) -> None:
