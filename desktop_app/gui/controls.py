@@ -253,6 +253,9 @@ class ParametersPanel(QWidget):
         self.model_note.setVisible(bool(notes))
         self._on_model()
 
+    def models(self) -> list[ModelInfo]:
+        return list(self._models.values())
+
     def model_info(self) -> ModelInfo | None:
         return self._models.get(self.model.currentData())
 

@@ -14,6 +14,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QImage, QKeySe
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -41,6 +42,9 @@ from desktop_app.settings import Settings
 log = logging.getLogger(__name__)
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
 def engine_config(settings: Settings) -> EngineConfig:
     return EngineConfig(settings.device, settings.precision, tuple(settings.extra_model_dirs), settings.preview_max_fps)
 
@@ -58,6 +62,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Diffuse Studio")
         self.setWindowIcon(app_icon())
         self.setObjectName("mainWindow")
+        self.setAcceptDrops(True)
         self.requests: dict[int, GenerationRequest] = {}
         self.running_job: int | None = None
         self.device_text = ""
@@ -195,6 +200,9 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.generate_action)
         file_menu.addAction(self.cancel_action)
         file_menu.addSeparator()
+        file_menu.addAction(action("&Use the settings of an image…", self.open_image_settings, QKeySequence.StandardKey.Open,
+                                   "Read the prompt and parameters from a PNG (this app's, A1111's, ComfyUI's or InvokeAI's); "
+                                   "you can also drop an image onto the window"))
         file_menu.addAction(action("Open &output folder", self.open_output_folder, None, "Show the saved images"))
         file_menu.addAction(action("Re&scan models", self.refresh_models, "F5", "Look for new model folders"))
         file_menu.addAction(action("&Settings…", self.open_settings, QKeySequence.StandardKey.Preferences, "Device, previews, folders, theme"))
@@ -395,6 +403,39 @@ class MainWindow(QMainWindow):
         request = data.get("request", data) if isinstance(data, dict) else {}
         self.panel.set_request(request)
         self.tabs.setCurrentIndex(0)
+
+    def restore_from_image(self, path: str) -> bool:
+        """Show an image file and put its settings (ours, A1111, ComfyUI, InvokeAI) in the controls."""
+        from desktop_app.gallery.metadata import MetadataError, request_from_image_file
+
+        try:
+            recipe = request_from_image_file(path, models=self.panel.models())
+        except (MetadataError, OSError) as exc:
+            self.messages.show_message(f"No settings could be read from that image: {exc}")
+            return False
+        self.use_settings(recipe)
+        image = QImage(path)
+        if not image.isNull():
+            self._show_saved(image, path)
+        self.statusBar().showMessage(f"Settings taken from {path}", 8000)
+        return True
+
+    def open_image_settings(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Use the settings of an image", str(self.settings.output_path),
+                                              "Images (*.png *.jpg *.jpeg *.webp)")
+        if path:
+            self.restore_from_image(path)
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        if any(url.isLocalFile() and url.toLocalFile().lower().endswith(IMAGE_SUFFIXES) for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        for url in event.mimeData().urls():
+            if url.isLocalFile() and url.toLocalFile().lower().endswith(IMAGE_SUFFIXES):
+                event.acceptProposedAction()
+                self.restore_from_image(url.toLocalFile())
+                return
 
     def open_output_folder(self) -> None:
         folder = self.settings.output_path

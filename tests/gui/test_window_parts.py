@@ -115,3 +115,23 @@ def test_new_model_folders_from_settings_are_listed(make_window, settings, tiny_
     window.apply_settings(new)
     assert window.panel.model.findData("tiny-copy") >= 0
     assert Settings.load().extra_model_dirs == new.extra_model_dirs
+
+
+def test_an_image_file_gives_its_settings_to_the_controls(make_window, settings, tmp_path):
+    from PIL import Image
+
+    from desktop_app.engine.request import GenerationRequest
+    from desktop_app.gallery.save import save_image
+
+    request = GenerationRequest(prompt="a blue ring", model_id="tiny", scheduler="Euler a", steps=13, guidance_scale=5.0,
+                                seed=321, width=64, height=64)
+    path = save_image(Image.new("RGB", (64, 64), "blue"), request, model=None, output_dir=tmp_path)
+    window = make_window(settings, start_engine=False)
+    assert window.restore_from_image(str(path))
+    r = window.panel.request()
+    assert (r.prompt, r.scheduler, r.steps, r.seed, r.model_id) == ("a blue ring", "Euler a", 13, 321, "tiny")
+    assert window.canvas.image.width() == 64
+    plain = tmp_path / "plain.png"
+    Image.new("RGB", (8, 8)).save(plain)
+    assert not window.restore_from_image(str(plain))
+    assert any("No settings" in text for text in window.messages.messages("error"))
