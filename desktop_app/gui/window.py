@@ -10,7 +10,7 @@ import logging
 import math
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QImage, QKeySequence
+from PySide6.QtGui import QCloseEvent, QDesktopServices, QImage
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -34,6 +34,7 @@ from desktop_app.gui.controls import ParametersPanel
 from desktop_app.gui.dialogs import AboutDialog, SettingsDialog, first_run_text
 from desktop_app.gui.engine_thread import EngineConfig, EngineThread, Job, JobSummary
 from desktop_app.gui.icon import app_icon
+from desktop_app.gui.menus import build_menus
 from desktop_app.gui.messages import MessageArea
 from desktop_app.gui.queue_view import JobQueueView
 from desktop_app.gui.schedule_plot import NoiseSchedulePlot
@@ -180,49 +181,10 @@ class MainWindow(QMainWindow):
         self.gallery.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
     def _build_actions(self) -> None:
-        def action(text: str, slot, shortcut=None, tip: str = "") -> QAction:
-            act = QAction(text, self)
-            if shortcut is not None:
-                act.setShortcuts(shortcut if isinstance(shortcut, list) else [QKeySequence(shortcut)])
-            act.setStatusTip(tip)
-            act.setToolTip(tip or text)
-            act.triggered.connect(slot)
-            self.addAction(act)
-            return act
-
-        enter = [QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")]
-        self.generate_action = action("&Generate", self.generate, enter, "Add a job with these parameters to the queue")
-        self.cancel_action = action("&Cancel", self.cancel_running, "Esc", "Stop the running job")
+        build_menus(self)
         self.generate_button.clicked.connect(self.generate)
         self.panel.submit.connect(self.generate)
         self.panel.validity_changed.connect(self._on_validity)
-        file_menu = self.menuBar().addMenu("&File")
-        file_menu.addAction(self.generate_action)
-        file_menu.addAction(self.cancel_action)
-        file_menu.addSeparator()
-        file_menu.addAction(action("&Use the settings of an image…", self.open_image_settings, QKeySequence.StandardKey.Open,
-                                   "Read the prompt and parameters from a PNG (this app's, A1111's, ComfyUI's or InvokeAI's); "
-                                   "you can also drop an image onto the window"))
-        file_menu.addAction(action("Open &output folder", self.open_output_folder, None, "Show the saved images"))
-        file_menu.addAction(action("Re&scan models", self.refresh_models, "F5", "Look for new model folders"))
-        file_menu.addAction(action("&Settings…", self.open_settings, QKeySequence.StandardKey.Preferences, "Device, previews, folders, theme"))
-        file_menu.addSeparator()
-        file_menu.addAction(action("&Quit", self.close, QKeySequence.StandardKey.Quit))
-        view = self.menuBar().addMenu("&View")
-        self.fit_action = action("&Fit to window", lambda checked: self.canvas.set_fit(checked), "Ctrl+0", "Scale the image to the window")
-        self.fit_action.setCheckable(True)
-        self.fit_action.setChecked(True)
-        view.addAction(self.fit_action)
-        view.addAction(action("&Actual size (1:1)", lambda: self.fit_action.setChecked(False) or self.canvas.set_fit(False), "Ctrl+1"))
-        view.addAction(action("&Gallery", lambda: self.tabs.setCurrentIndex(self.tabs.count() - 1), "Ctrl+G",
-                              "Every image saved so far"))
-        view.addSeparator()
-        for dock in self.findChildren(QDockWidget):
-            view.addAction(dock.toggleViewAction())
-        help_menu = self.menuBar().addMenu("&Help")
-        help_menu.addAction(action("&Getting started", self.show_first_run_hint, None, "How to add models"))
-        help_menu.addAction(action("Open the &log folder", self.open_log_folder, None, "Where error details are written"))
-        help_menu.addAction(action("&About Diffuse Studio", self.show_about))
         self.setTabOrder(self.panel.prompt, self.panel.negative)
         self.setTabOrder(self.panel.negative, self.panel.model)
         self.setTabOrder(self.panel.batch_count, self.generate_button)

@@ -1,0 +1,61 @@
+"""The window's menus and shortcuts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDockWidget
+
+if TYPE_CHECKING:
+    from desktop_app.gui.window import MainWindow
+
+
+def build_menus(window: MainWindow) -> None:
+    """File, View and Help; sets ``window.generate_action``, ``cancel_action`` and ``fit_action``."""
+
+    def action(text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        act = QAction(text, window)
+        if shortcut is not None:
+            act.setShortcuts(shortcut if isinstance(shortcut, list) else [QKeySequence(shortcut)])
+        act.setStatusTip(tip)
+        act.setToolTip(tip or text)
+        act.triggered.connect(slot)
+        window.addAction(act)
+        return act
+
+    enter = [QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")]
+    window.generate_action = action("&Generate", window.generate, enter, "Add a job with these parameters to the queue")
+    window.cancel_action = action("&Cancel", window.cancel_running, "Esc", "Stop the running job")
+    file_menu = window.menuBar().addMenu("&File")
+    file_menu.addAction(window.generate_action)
+    file_menu.addAction(window.cancel_action)
+    file_menu.addSeparator()
+    file_menu.addAction(action("&Use the settings of an image…", window.open_image_settings, QKeySequence.StandardKey.Open,
+                               "Read the prompt and parameters from a PNG (this app's, A1111's, ComfyUI's or InvokeAI's); "
+                               "you can also drop an image onto the window"))
+    file_menu.addAction(action("Open &output folder", window.open_output_folder, None, "Show the saved images"))
+    file_menu.addAction(action("Re&scan models", window.refresh_models, "F5", "Look for new model folders"))
+    file_menu.addAction(action("&Settings…", window.open_settings, QKeySequence.StandardKey.Preferences,
+                               "Device, previews, folders, theme"))
+    file_menu.addSeparator()
+    file_menu.addAction(action("&Quit", window.close, QKeySequence.StandardKey.Quit))
+
+    view = window.menuBar().addMenu("&View")
+    window.fit_action = action("&Fit to window", lambda checked: window.canvas.set_fit(checked), "Ctrl+0",
+                               "Scale the image to the window")
+    window.fit_action.setCheckable(True)
+    window.fit_action.setChecked(True)
+    view.addAction(window.fit_action)
+    view.addAction(action("&Actual size (1:1)", lambda: window.fit_action.setChecked(False) or window.canvas.set_fit(False),
+                          "Ctrl+1"))
+    view.addAction(action("&Gallery", lambda: window.tabs.setCurrentIndex(window.tabs.count() - 1), "Ctrl+G",
+                          "Every image saved so far"))
+    view.addSeparator()
+    for dock in window.findChildren(QDockWidget):
+        view.addAction(dock.toggleViewAction())
+
+    help_menu = window.menuBar().addMenu("&Help")
+    help_menu.addAction(action("&Getting started", window.show_first_run_hint, None, "How to add models"))
+    help_menu.addAction(action("Open the &log folder", window.open_log_folder, None, "Where error details are written"))
+    help_menu.addAction(action("&About Diffuse Studio", window.show_about))
