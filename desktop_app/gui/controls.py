@@ -38,6 +38,10 @@ from desktop_app.engine.schedulers import SCHEDULERS
 from desktop_app.gui.widgets import FieldError, PromptEdit, SliderSpin
 
 RANDOM_SEED = -1
+# Request fields the panel has controls for; any other field of a restored recipe (e.g. A1111's
+# ENSD as noise_seed_delta) is carried through unchanged, so a recipe reproduces exactly.
+CONTROLLED = {"prompt", "negative_prompt", "model_id", "scheduler", "steps", "guidance_scale", "seed", "width", "height",
+              "batch_size", "eta", "ddpm_variance", "classifier_target", "classifier_scale", "preview"}
 ASPECTS = ((1, 1, "square"), (3, 4, "portrait"), (4, 3, "landscape"), (2, 3, "portrait"), (3, 2, "landscape"),
            (9, 16, "tall"), (16, 9, "wide"))
 
@@ -68,6 +72,7 @@ class ParametersPanel(QWidget):
         self._models: dict[str, ModelInfo] = {}
         self._problems: list[Problem] = []
         self._restoring = False
+        self._passthrough: dict[str, Any] = {}
         self._errors: dict[str, FieldError] = {}
         self._build()
         self._connect()
@@ -329,12 +334,13 @@ class ParametersPanel(QWidget):
             classifier_target=target if classifier else "",
             classifier_scale=self.classifier_scale.value() if classifier else 0.0,
             preview=self.preview_mode,
-        )
+        ).replace(**self._passthrough)
 
     def set_request(self, data: dict[str, Any], batch_count: int | None = None) -> None:
         """Show a request (a dict from ``GenerationRequest.to_dict()`` or a gallery recipe)."""
         defaults = GenerationRequest(prompt="").to_dict()
         values = {**defaults, **{k: v for k, v in data.items() if v is not None or k == "seed"}}
+        self._passthrough = {k: v for k, v in values.items() if k in defaults and k not in CONTROLLED}
         self._restoring = True
         try:
             self.prompt.setPlainText(str(values["prompt"]))

@@ -98,3 +98,10 @@ def test_canvas_fits_or_shows_one_to_one(qtbot):
     assert canvas.view.target_rect().height() == canvas.view.height()  # scaled up to fit
     canvas.set_fit(False)
     assert canvas.view.target_rect().width() == 64 and not canvas.widgetResizable()
+
+
+def test_fields_without_a_control_survive_a_restore(panel, tiny_info):
+    panel.set_models(Discovery([tiny_info], []))
+    panel.set_request({"prompt": "x", "model_id": tiny_info.id, "noise_seed_delta": 31337, "preview_every": 3})
+    r = panel.request()
+    assert (r.noise_seed_delta, r.preview_every) == (31337, 3)
