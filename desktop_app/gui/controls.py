@@ -336,8 +336,12 @@ class ParametersPanel(QWidget):
             preview=self.preview_mode,
         ).replace(**self._passthrough)
 
-    def set_request(self, data: dict[str, Any], batch_count: int | None = None) -> None:
-        """Show a request (a dict from ``GenerationRequest.to_dict()`` or a gallery recipe)."""
+    def set_request(self, data: dict[str, Any], batch_count: int | None = None) -> list[str]:
+        """Show a request (a dict from ``GenerationRequest.to_dict()`` or a gallery recipe).
+
+        Returns notes for the user about what could not be restored as it was.
+        """
+        notes: list[str] = []
         defaults = GenerationRequest(prompt="").to_dict()
         values = {**defaults, **{k: v for k, v in data.items() if v is not None or k == "seed"}}
         self._passthrough = {k: v for k, v in values.items() if k in defaults and k not in CONTROLLED}
@@ -348,10 +352,15 @@ class ParametersPanel(QWidget):
             index = self.model.findData(values["model_id"])
             if index >= 0:
                 self.model.setCurrentIndex(index)
+            elif values["model_id"] and self.model.count():
+                notes.append(f"The model {values['model_id']!r} is not installed, so {self.model.currentText()} "
+                             "is selected instead; the image will differ.")
             info = self.model_info()
             index = self.scheduler.findText(str(values["scheduler"]))
             if index >= 0:
                 self.scheduler.setCurrentIndex(index)
+            else:
+                notes.append(f"The scheduler {values['scheduler']!r} is not available; {self.scheduler.currentText()} is kept.")
             self.steps.setValue(int(values["steps"]))
             self.guidance.setValue(float(values["guidance_scale"]))
             self.eta.setValue(float(values["eta"]))
@@ -366,11 +375,12 @@ class ParametersPanel(QWidget):
             if batch_count is not None:
                 self.batch_count.setValue(batch_count)
             self._restore_classifier(str(values["classifier_target"]), float(values["classifier_scale"]))
-        except (TypeError, ValueError):
-            pass  # a damaged recipe: keep what could be restored
+        except (TypeError, ValueError) as exc:  # a damaged recipe: keep what could be restored
+            notes.append(f"Some settings could not be restored ({exc}).")
         finally:
             self._restoring = False
         self._on_change()
+        return notes
 
     def _restore_classifier(self, target: str, scale: float) -> None:
         words = target.split()

@@ -81,7 +81,8 @@ class MainWindow(QMainWindow):
         self.refresh_models()
         self.panel.set_request(GenerationRequest(prompt="").to_dict())
         if self.settings.last_request:
-            self.panel.set_request(self.settings.last_request, self.settings.batch_count)
+            for note in self.panel.set_request(self.settings.last_request, self.settings.batch_count):
+                self.messages.show_message(note, "info")
         else:
             self._apply_model_defaults()
         self.panel.changed.connect(self._plot_timer.start)
@@ -363,7 +364,8 @@ class MainWindow(QMainWindow):
     def use_settings(self, data: dict) -> None:
         """Show a recipe (from the gallery) in every control."""
         request = data.get("request", data) if isinstance(data, dict) else {}
-        self.panel.set_request(request)
+        for note in self.panel.set_request(request):
+            self.messages.show_message(note, "info")
         self.tabs.setCurrentIndex(0)
 
     def restore_from_image(self, path: str) -> bool:

@@ -135,3 +135,10 @@ def test_an_image_file_gives_its_settings_to_the_controls(make_window, settings,
     Image.new("RGB", (8, 8)).save(plain)
     assert not window.restore_from_image(str(plain))
     assert any("No settings" in text for text in window.messages.messages("error"))
+
+
+def test_a_recipe_for_a_missing_model_says_so(make_window, settings):
+    window = make_window(settings, start_engine=False)
+    window.use_settings({"prompt": "a cat", "model_id": "v1-5-pruned-emaonly", "scheduler": "DPM++ 2M"})
+    assert window.panel.request().model_id == "tiny"
+    assert any("v1-5-pruned-emaonly" in text and "not installed" in text for text in window.messages.messages("info"))
