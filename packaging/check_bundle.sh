@@ -70,6 +70,14 @@ png=$(head -n 1 "$work/generated.txt")
 [[ -s "$png" ]] || { echo "error: generate wrote no image" >&2; exit 1; }
 echo "   $(basename "$png"): $(file -b "$png" 2>/dev/null || stat -c %s "$png") in $(since "$t") s"
 
+echo "== desktop entry"
+bare XDG_DATA_HOME="$work/xdg" "$EXE" --install-desktop-entry >/dev/null
+entry=$(ls "$work"/xdg/applications/*.desktop)
+exec_line=$(sed -n 's/^Exec=//p' "$entry")
+[[ "$exec_line" == "$(cd "$BUNDLE" && pwd -P)/diffuse-studio" ]] || { echo "error: Exec=$exec_line" >&2; exit 1; }
+if command -v desktop-file-validate >/dev/null; then desktop-file-validate "$entry"; fi
+echo "   $(basename "$entry") with $(find "$work/xdg/icons" -type f | wc -l) icons; Exec=$exec_line"
+
 echo "== window"
 if command -v Xvfb >/dev/null && command -v xwininfo >/dev/null; then
     display=":$((90 + RANDOM % 100))"
