@@ -23,13 +23,13 @@ class Recipe:
     text_layers: int = 2
     unet_channels: tuple[int, ...] = (64, 128, 128)
     unet_layers_per_block: int = 1
-    unet_steps: int = 1600
+    unet_steps: int = 2000
     unet_batch: int = 48
     unet_lr: float = 6e-4
     ema_decay: float = 0.997
     caption_dropout: float = 0.12
     classifier_width: int = 48
-    classifier_steps: int = 500
+    classifier_steps: int = 2500
     classifier_batch: int = 128
     classifier_lr: float = 1e-3
 

@@ -266,6 +266,7 @@ def stage_classifier(work: Path, recipe: arch.Recipe, seed: int, device: str, po
     from desktop_app.builtin.data import COLOURS, SHAPES
     from desktop_app.engine.classifier import LatentClassifier
 
+    torch.manual_seed(seed)
     model = LatentClassifier(arch.classifier_heads(), in_channels=4, width=recipe.classifier_width, t_dim=128).to(device)
     done = work / "classifier.done.pt"
     if done.exists():
