@@ -21,5 +21,5 @@ if ! "$py" -c "import sys; from desktop_app.engine import discover; sys.exit(all
   model_args=(--models-dir "$home/test-models" --model tiny)
 fi
 mkdir -p "$(dirname "$out")"
-xvfb-run -a -s "-screen 0 1600x1000x24" env QT_QPA_PLATFORM=xcb \
+xvfb-run -a -s "-screen 0 ${SCREEN:-1600x1000}x24" env QT_QPA_PLATFORM=xcb \
   "$py" -m desktop_app.gui.main --screenshot "$out" --steps 20 "${model_args[@]}" "$@"

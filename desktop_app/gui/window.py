@@ -451,7 +451,11 @@ class MainWindow(QMainWindow):
         if s.window_geometry:
             self.restoreGeometry(QByteArray.fromBase64(s.window_geometry.encode()))
         else:
-            self.resize(1360, 860)
+            screen = self.screen().availableGeometry() if self.screen() else None
+            width, height = 1360, 860
+            if screen is not None:
+                width, height = min(width, int(screen.width() * 0.95)), min(height, int(screen.height() * 0.92))
+            self.resize(width, height)
         if not s.window_state:
             QTimer.singleShot(0, self._default_dock_sizes)  # once the window has its size
         if s.window_state:
