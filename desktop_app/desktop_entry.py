@@ -65,8 +65,10 @@ class EntryFiles:
             files[self.icon_theme / png.relative_to(shipped)] = png
         return files
 
-    def all_files(self) -> list[Path]:
-        return [self.desktop_file, *self.icon_files()]
+    def installed_files(self) -> list[Path]:
+        """What is there now, whichever version of the app put it there (sizes may have changed)."""
+        icons = sorted(p for ext in ("png", "svg") for p in self.icon_theme.glob(f"*/apps/{ICON_NAME}.{ext}"))
+        return [path for path in (self.desktop_file, *icons) if path.is_file()]
 
 
 def xdg_data_home() -> Path:
@@ -132,11 +134,9 @@ def install_entry(data_home: Path | None = None, command: list[str] | None = Non
 def uninstall_entry(data_home: Path | None = None) -> list[Path]:
     """Remove the files ``install_entry`` writes; returns those that were there."""
     files = EntryFiles(data_home or xdg_data_home())
-    removed = []
-    for path in files.all_files():
-        if path.exists():
-            path.unlink()
-            removed.append(path)
+    removed = files.installed_files()
+    for path in removed:
+        path.unlink()
     _refresh_caches(files)
     return removed
 

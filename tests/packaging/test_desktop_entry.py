@@ -69,6 +69,15 @@ def test_uninstall_removes_exactly_what_install_wrote(data_home, capsys):
     assert "Removed Diffuse Studio from the menu" in capsys.readouterr().out
 
 
+def test_uninstall_also_removes_icon_sizes_an_older_version_installed(data_home):
+    assert main(["--install-desktop-entry"]) == 0
+    old_size = data_home / "icons" / "hicolor" / "22x22" / "apps" / "diffuse-studio.png"
+    old_size.parent.mkdir(parents=True)
+    old_size.write_bytes(b"png")
+    assert main(["--uninstall-desktop-entry"]) == 0
+    assert not old_size.exists()
+
+
 def test_uninstall_when_not_installed_says_so(data_home, capsys):
     assert main(["--uninstall-desktop-entry"]) == 0
     assert "nothing to remove" in capsys.readouterr().out
