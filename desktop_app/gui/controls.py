@@ -60,6 +60,13 @@ def size_presets(info: ModelInfo) -> list[tuple[int, int, str]]:
     return found
 
 
+def model_label(info: ModelInfo) -> str:
+    """"Name · family, W×H", without saying the family twice ("Shapes (built-in)")."""
+    width, height = info.native_size
+    family = "" if info.family.lower() in info.name.lower() else f"{info.family}, "
+    return f"{info.name} · {family}{width}×{height}"
+
+
 class ParametersPanel(QWidget):
     changed = Signal()  # any control changed
     validity_changed = Signal(bool)  # True: the request can be generated
@@ -248,7 +255,7 @@ class ParametersPanel(QWidget):
         self.model.blockSignals(True)
         self.model.clear()
         for info in discovery.models:
-            self.model.addItem(info.describe(), info.id)
+            self.model.addItem(model_label(info), info.id)
             self.model.setItemData(self.model.count() - 1, str(info.path), Qt.ItemDataRole.ToolTipRole)
         index = self.model.findData(wanted) if wanted else -1
         self.model.setCurrentIndex(index if index >= 0 else (0 if self.model.count() else -1))

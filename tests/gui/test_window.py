@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 
 from desktop_app.gui.engine_thread import running_engine_threads
@@ -145,3 +146,22 @@ def test_closing_mid_run_stops_the_engine_thread(qtbot, make_window, settings):
     window.close()
     assert not window.engine.isRunning()
     assert running_engine_threads() == []
+
+
+def test_classifier_guidance_with_the_built_in_model(qtbot, make_window, settings):
+    from desktop_app.engine.models import discover
+
+    if not any(m.id == "shapes" for m in discover().models):
+        pytest.skip("the built-in model is not in models/ yet")
+    window = make_window(settings, model="shapes", steps=4)
+    panel = window.panel
+    assert panel.guidance_mode.isVisible()
+    panel.prompt.setPlainText("a star")
+    panel.guidance_mode.setCurrentIndex(1)
+    panel.target_colour.setCurrentIndex(panel.target_colour.findData("green"))
+    panel.target_shape.setCurrentIndex(panel.target_shape.findData("star"))
+    panel.classifier_scale.setValue(4.0)
+    with qtbot.waitSignal(window.engine.job_finished, timeout=LONG) as finished:
+        window.generate()
+    request = finished.args[1].request
+    assert (request.classifier_target, request.classifier_scale, request.model_id) == ("green star", 4.0, "shapes")
