@@ -485,6 +485,7 @@ class MainWindow(QMainWindow):
         self.settings.last_request = self.panel.request().to_dict()
         self.settings.batch_count = self.panel.batch_count.value()
         self.save_settings()
+        self.hide()  # gone at once, even if the engine needs a moment (a model half loaded) to stop
         self.shutdown()
         event.accept()
 
