@@ -39,7 +39,7 @@ def test_prompt_to_image_previews_first_then_shown_and_saved(qtbot, make_window,
 
 
 def test_cancel_mid_run_ends_cancelled_without_an_image(qtbot, make_window, settings, home):
-    window = make_window(settings, steps=1000)
+    window = make_window(settings, steps=900)
     images = []
     window.engine.image_ready.connect(lambda *args: images.append(args))
     window.panel.prompt.setPlainText("a blue square")
@@ -139,7 +139,7 @@ def test_an_unusable_device_fails_jobs_with_a_message(qtbot, make_window, settin
 
 
 def test_closing_mid_run_stops_the_engine_thread(qtbot, make_window, settings):
-    window = make_window(settings, steps=1000)
+    window = make_window(settings, steps=900)
     window.panel.prompt.setPlainText("a blue square")
     with qtbot.waitSignal(window.engine.progress, timeout=LONG):
         window.generate()
