@@ -180,21 +180,29 @@ class EngineThread(QThread):
             kind, item = self._inbox.get()
             if kind == "stop":
                 break
-            if kind == "config":
-                if item != self._config:
-                    self._config = item
-                    engine = self._make_engine()
-            elif kind == "curves":
-                self._serve_curves()
-            elif kind == "load":
-                if engine is not None and not self._stopping.is_set():
-                    self._load(engine, item)
-            elif kind == "job":
-                self._run_job(engine, item)
+            try:
+                engine = self._handle(engine, kind, item)
+            except Exception:  # a bug here must not leave the queue without its thread
+                log.exception("the engine thread failed on %s", kind)
+                if kind == "job":
+                    self._end(item, "failed", "An internal error stopped this job. Details are in the log file.")
         with self._lock:
             leftover = list(self._jobs.values())
         for job in leftover:  # never started: each still gets its one terminal signal
             self._end(job, "cancelled")
+
+    def _handle(self, engine, kind: str, item):
+        """One command from the inbox; returns the engine to use from now on."""
+        if kind == "config" and item != self._config:
+            self._config = item
+            return self._make_engine()
+        if kind == "curves":
+            self._serve_curves()
+        elif kind == "load" and engine is not None and not self._stopping.is_set():
+            self._load(engine, item)
+        elif kind == "job":
+            self._run_job(engine, item)
+        return engine
 
     def _serve_curves(self) -> None:
         with self._lock:
