@@ -350,7 +350,7 @@ def export(out: Path, work: Path, tokenizer, vae, text_encoder, unet, classifier
         "name": "Shapes (built-in)",
         "family": "built-in",
         "preview_factors": {"matrix": preview["matrix"], "bias": preview["bias"]},
-        "defaults": {"scheduler": "DDIM", "steps": 20, "guidance_scale": 5.0},
+        "defaults": {"scheduler": "DDIM", "steps": 20, "guidance_scale": 5.0, "classifier_scale": 5.0},
     }
     (tmp / "diffuse_studio.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     card = out / "README.md"
