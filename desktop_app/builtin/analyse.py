@@ -81,7 +81,7 @@ def _components(mask: np.ndarray) -> list[np.ndarray]:
     seen = np.zeros_like(mask, dtype=bool)
     height, width = mask.shape
     found = []
-    for y0, x0 in zip(*np.nonzero(mask)):
+    for y0, x0 in zip(*np.nonzero(mask), strict=True):
         if seen[y0, x0]:
             continue
         seen[y0, x0] = True
@@ -110,8 +110,17 @@ def _classify_shape(soft: np.ndarray) -> tuple[str, float]:
 
 def analyse(picture) -> Analysis:
     """Analyse a 64×64 RGB picture (PIL image or H×W×3 uint8 array)."""
-    rgb = np.asarray(picture.convert("RGB") if isinstance(picture, Image.Image) else picture, dtype=np.float32)
-    border = np.concatenate([rgb[:2].reshape(-1, 3), rgb[-2:].reshape(-1, 3), rgb[:, :2].reshape(-1, 3), rgb[:, -2:].reshape(-1, 3)])
+    rgb = np.asarray(
+        picture.convert("RGB") if isinstance(picture, Image.Image) else picture, dtype=np.float32
+    )
+    border = np.concatenate(
+        [
+            rgb[:2].reshape(-1, 3),
+            rgb[-2:].reshape(-1, 3),
+            rgb[:, :2].reshape(-1, 3),
+            rgb[:, -2:].reshape(-1, 3),
+        ]
+    )
     background_rgb = np.median(border, axis=0)
     distance = np.sqrt(((rgb - background_rgb) ** 2).sum(axis=2))
     mask = distance > FOREGROUND_DISTANCE

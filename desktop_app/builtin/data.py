@@ -127,7 +127,9 @@ def _place(rng: np.random.Generator, shape: str, colour: str, size: str, cell: s
 
 def held_out_main(colour: str, shape: str, cell: str) -> bool:
     """About one in eleven (colour, shape, cell) triples never appears as a training main object."""
-    index = (list(COLOURS).index(colour) * len(SHAPES) + SHAPES.index(shape)) * len(CELLS) + list(CELLS).index(cell)
+    index = (list(COLOURS).index(colour) * len(SHAPES) + SHAPES.index(shape)) * len(CELLS) + list(
+        CELLS
+    ).index(cell)
     return (index * 7919 + 13) % 11 == 0
 
 
@@ -161,7 +163,9 @@ def _random_scene(rng: np.random.Generator) -> Scene:
         objects: list[ShapeObject] = []
         for k in range(count):
             size = str(rng.choice(list(SIZES))) if count == 1 else ("big" if k == 0 else "small")
-            obj = _place(rng, str(rng.choice(SHAPES)), str(rng.choice(list(COLOURS))), size, str(rng.choice(cells)))
+            obj = _place(
+                rng, str(rng.choice(SHAPES)), str(rng.choice(list(COLOURS))), size, str(rng.choice(cells))
+            )
             if any(o.cell == obj.cell for o in objects) or not _fits(obj, objects):
                 break
             objects.append(obj)
@@ -179,7 +183,7 @@ def _heart_polygon(cx: float, cy: float, r: float, n: int = 48) -> list[tuple[fl
     # the raw curve spans x in [-16, 16], y in [-12, 17]; centre its box and fit it to ±r
     y = y - 2.5
     scale = r / 16.0
-    return [(cx + float(a) * scale, cy + float(b) * scale) for a, b in zip(x, y)]
+    return [(cx + float(a) * scale, cy + float(b) * scale) for a, b in zip(x, y, strict=True)]
 
 
 def _star_polygon(cx: float, cy: float, r: float) -> list[tuple[float, float]]:
@@ -191,7 +195,9 @@ def _star_polygon(cx: float, cy: float, r: float) -> list[tuple[float, float]]:
     return points
 
 
-def draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: float, fill, background) -> None:
+def draw_shape(
+    draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: float, fill, background
+) -> None:
     """Draw one shape centred on (cx, cy), half-extent r, in the draw's own pixel units."""
     if shape == "circle":
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)
@@ -245,7 +251,7 @@ def caption(scene: Scene, rng: np.random.Generator) -> str:
     """One caption for the scene, drawn from the grammar."""
     single = len(scene.objects) == 1
     parts = []
-    for k, obj in enumerate(scene.objects):
+    for obj in scene.objects:
         with_size = rng.random() < (0.4 if single else 0.15)
         phrase = _noun_phrase(rng, obj, with_size)
         if rng.random() < (0.8 if single else 0.5):

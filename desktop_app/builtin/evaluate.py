@@ -21,7 +21,13 @@ from pathlib import Path
 
 from desktop_app.builtin.analyse import analyse
 from desktop_app.builtin.data import (
-    CELLS, COLOURS, POSITION_PHRASES, SHAPES, ShapesDataset, held_out_main, held_out_pair,
+    CELLS,
+    COLOURS,
+    POSITION_PHRASES,
+    SHAPES,
+    ShapesDataset,
+    held_out_main,
+    held_out_pair,
 )  # fmt: skip
 
 
@@ -38,7 +44,9 @@ def one_object_cases(count: int) -> list[Case]:
     cases = []
     for k, (colour, shape, cell) in enumerate(triples[:count]):
         det = "an" if colour == "orange" else "a"
-        cases.append(Case(f"{det} {colour} {shape} {POSITION_PHRASES[cell][0]}", 1000 + k, ((colour, shape),), cell))
+        cases.append(
+            Case(f"{det} {colour} {shape} {POSITION_PHRASES[cell][0]}", 1000 + k, ((colour, shape),), cell)
+        )
     return cases
 
 
@@ -146,14 +154,26 @@ def _pct(value: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     from desktop_app.builtin.train import default_out
 
-    parser = argparse.ArgumentParser(prog="python -m desktop_app.builtin.evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=str(default_out()), help="model id or folder (default: models/shapes)")
-    parser.add_argument("--one", type=int, default=40, help="one-object prompts (there are 40 held-out triples)")
+    parser = argparse.ArgumentParser(
+        prog="python -m desktop_app.builtin.evaluate", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--model", default=str(default_out()), help="model id or folder (default: models/shapes)"
+    )
+    parser.add_argument(
+        "--one", type=int, default=40, help="one-object prompts (there are 40 held-out triples)"
+    )
     parser.add_argument("--two", type=int, default=30, help="two-object prompts")
-    parser.add_argument("--per-target", type=int, default=3, help="classifier guidance: seeds per target label")
-    parser.add_argument("--classifier-scale", type=float, default=None, help="default: the model's recommended value")
+    parser.add_argument(
+        "--per-target", type=int, default=3, help="classifier guidance: seeds per target label"
+    )
+    parser.add_argument(
+        "--classifier-scale", type=float, default=None, help="default: the model's recommended value"
+    )
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--only", choices=["guidance", "schedulers", "classifier", "speed", "analyser"], action="append")
+    parser.add_argument(
+        "--only", choices=["guidance", "schedulers", "classifier", "speed", "analyser"], action="append"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = parser.parse_args(argv)
 
@@ -163,7 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     only = set(args.only or ["analyser", "guidance", "schedulers", "classifier", "speed"])
     evaluator = Evaluator(args.model)
     one, two = one_object_cases(args.one), two_object_cases(args.two)
-    results: dict[str, object] = {"model": args.model, "one_object_prompts": len(one), "two_object_prompts": len(two)}
+    results: dict[str, object] = {
+        "model": args.model,
+        "one_object_prompts": len(one),
+        "two_object_prompts": len(two),
+    }
 
     def report(line: str) -> None:
         print(line, flush=True)
@@ -172,16 +196,22 @@ def main(argv: list[str] | None = None) -> int:
         results["analyser_clean_accuracy"] = analyser_accuracy()
         report(f"analyser on clean renders: {_pct(results['analyser_clean_accuracy'])}")
     if "guidance" in only:
-        report("\n| DDIM 20 steps | one object: colour+shape | one object: position | two objects: both right |\n|---|---|---|---|")
+        report(
+            "\n| DDIM 20 steps | one object: colour+shape | one object: position | two objects: both right |\n|---|---|---|---|"
+        )
         rows = {}
         for scale in (1.0, 3.0, 5.0, 7.5):
             settings = dict(scheduler="DDIM", steps=20, guidance_scale=scale)
             row = evaluator.score_prompts(one, **settings) | evaluator.score_prompts(two, **settings)
             rows[f"{scale:g}"] = row
-            report(f"| guidance {scale:g} | {_pct(row['colour+shape'])} | {_pct(row['position'])} | {_pct(row['both right'])} |")
+            report(
+                f"| guidance {scale:g} | {_pct(row['colour+shape'])} | {_pct(row['position'])} | {_pct(row['both right'])} |"
+            )
         results["guidance"] = rows
     if "schedulers" in only:
-        report("\n| guidance 5, 20 steps | one object: colour+shape | one object: position | two objects: both right |\n|---|---|---|---|")
+        report(
+            "\n| guidance 5, 20 steps | one object: colour+shape | one object: position | two objects: both right |\n|---|---|---|---|"
+        )
         rows = {}
         for name in ("DDPM", "DDIM", "DPM++ 2M"):
             settings = dict(scheduler=name, steps=20, guidance_scale=5.0)
@@ -190,22 +220,32 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 row = evaluator.score_prompts(one, **settings) | evaluator.score_prompts(two, **settings)
             rows[name] = row
-            report(f"| {name} | {_pct(row['colour+shape'])} | {_pct(row['position'])} | {_pct(row['both right'])} |")
+            report(
+                f"| {name} | {_pct(row['colour+shape'])} | {_pct(row['position'])} | {_pct(row['both right'])} |"
+            )
         results["schedulers"] = rows
     if "classifier" in only:
         scale = args.classifier_scale
         if scale is None:
-            info = json.loads((Path(args.model) / "diffuse_studio.json").read_text()) if Path(args.model).is_dir() else {}
+            info = (
+                json.loads((Path(args.model) / "diffuse_studio.json").read_text())
+                if Path(args.model).is_dir()
+                else {}
+            )
             scale = float(info.get("defaults", {}).get("classifier_scale", 10.0))
         cases = classifier_cases(args.per_target)
         settings = dict(scheduler="DDIM", steps=20, guidance_scale=1.0)
         off = evaluator.score_classifier(cases, 0.0, **settings)
         on = evaluator.score_classifier(cases, scale, **settings)
         results["classifier"] = {"scale": scale, "off": off, "on": on, "images_per_setting": len(cases)}
-        report(f"\nclassifier guidance, empty prompt, DDIM 20: target hit {_pct(off)} without, {_pct(on)} with scale {scale:g} ({len(cases)} images each; chance ≈ 15%)")
+        report(
+            f"\nclassifier guidance, empty prompt, DDIM 20: target hit {_pct(off)} without, {_pct(on)} with scale {scale:g} ({len(cases)} images each; chance ≈ 15%)"
+        )
     if "speed" in only:
         results["speed"] = speed(evaluator)
-        report(f"\nload {results['speed']['load_s']:.2f} s; one image, DDIM 20 steps, guidance 5: {results['speed']['image_s_median']:.2f} s (median of 5)")
+        report(
+            f"\nload {results['speed']['load_s']:.2f} s; one image, DDIM 20 steps, guidance 5: {results['speed']['image_s_median']:.2f} s (median of 5)"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0

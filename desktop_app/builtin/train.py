@@ -77,7 +77,9 @@ def stage_tokenizer(work: Path):
     return CLIPTokenizer.from_pretrained(str(folder))
 
 
-def _object_crops(x: torch.Tensor, scenes, size: int, rng: np.random.Generator, object_weight: float = 5.0) -> tuple[torch.Tensor, torch.Tensor]:
+def _object_crops(
+    x: torch.Tensor, scenes, size: int, rng: np.random.Generator, object_weight: float = 5.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Crops that each hold one object, and a loss weight per pixel (objects count 5× background).
 
     The VAE is fully convolutional, so training on crops costs less per step and loses nothing;
@@ -91,7 +93,10 @@ def _object_crops(x: torch.Tensor, scenes, size: int, rng: np.random.Generator, 
     crops, weights = [], []
     for i, scene in enumerate(scenes):
         obj = scene.objects[int(rng.integers(len(scene.objects)))]
-        y0, x0 = (int(np.clip(round(c - size / 2 + rng.uniform(-6, 6)), 0, x.shape[-1] - size)) // 4 * 4 for c in (obj.cy, obj.cx))
+        y0, x0 = (
+            int(np.clip(round(c - size / 2 + rng.uniform(-6, 6)), 0, x.shape[-1] - size)) // 4 * 4
+            for c in (obj.cy, obj.cx)
+        )
         crops.append(x[i, :, y0 : y0 + size, x0 : x0 + size])
         weights.append(weight[i, :, y0 : y0 + size, x0 : x0 + size])
     return torch.stack(crops), torch.stack(weights)
@@ -127,14 +132,24 @@ def stage_vae(work: Path, recipe: arch.Recipe, seed: int, device: str):
             if crops:
                 group["lr"] = lr_at(step, recipe.vae_steps, recipe.vae_lr, warmup=50)
             else:
-                group["lr"] = lr_at(step - recipe.vae_steps, recipe.vae_full_steps, recipe.vae_lr / 3, warmup=20)
+                group["lr"] = lr_at(
+                    step - recipe.vae_steps, recipe.vae_full_steps, recipe.vae_lr / 3, warmup=20
+                )
         batch = recipe.vae_batch if crops else recipe.vae_batch // 2
         images, scenes = data.batch(step * recipe.vae_batch, batch)
-        x, weight = _object_crops(to_tensor(images), scenes, recipe.vae_crop if crops else SIZE, np.random.default_rng([seed, 2, step]), 5.0 if crops else 2.0)
+        x, weight = _object_crops(
+            to_tensor(images),
+            scenes,
+            recipe.vae_crop if crops else SIZE,
+            np.random.default_rng([seed, 2, step]),
+            5.0 if crops else 2.0,
+        )
         x, weight = x.to(device), weight.to(device)
         posterior = vae.encode(x).latent_dist
         generator = torch.Generator(device).manual_seed(seed * 7919 + step)
-        z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator, device=device)
+        z = posterior.mean + posterior.std * torch.randn(
+            posterior.mean.shape, generator=generator, device=device
+        )
         y = vae.decode(z).sample
         error = y - x
         recon = ((error.abs() + error.pow(2)) * weight).mean() / weight.mean()
@@ -180,7 +195,13 @@ def stage_latents(work: Path, recipe: arch.Recipe, seed: int, device: str, vae) 
 
 def _text_batch(tokenizer, scenes, rng: np.random.Generator, dropout: float) -> torch.Tensor:
     texts = ["" if rng.random() < dropout else caption(s, rng) for s in scenes]
-    return tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
+    return tokenizer(
+        texts,
+        padding="max_length",
+        max_length=tokenizer.model_max_length,
+        truncation=True,
+        return_tensors="pt",
+    ).input_ids
 
 
 def _ema_update(ema: dict, model: torch.nn.Module, decay: float) -> None:
@@ -194,7 +215,9 @@ def _ema_update(ema: dict, model: torch.nn.Module, decay: float) -> None:
 
 def stage_unet(work: Path, recipe: arch.Recipe, seed: int, device: str, tokenizer, pool: dict):
     vocab = tokenizer.get_vocab()
-    text_encoder = arch.make_text_encoder(recipe, len(vocab), vocab[tokenizer.bos_token], vocab[tokenizer.eos_token]).to(device)
+    text_encoder = arch.make_text_encoder(
+        recipe, len(vocab), vocab[tokenizer.bos_token], vocab[tokenizer.eos_token]
+    ).to(device)
     unet = arch.make_unet(recipe).to(device)
     done = work / "unet.done.pt"
     if done.exists():
@@ -232,7 +255,9 @@ def stage_unet(work: Path, recipe: arch.Recipe, seed: int, device: str, tokenize
         generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
         x0 = latents[torch.from_numpy(index)].to(device)
         noise = torch.randn(x0.shape, generator=generator).to(device)
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(index),), generator=generator).to(device)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(index),), generator=generator).to(
+            device
+        )
         xt = scheduler.add_noise(x0, noise, t)
         context = text_encoder(ids).last_hidden_state
         pred = unet(xt, t, context).sample
@@ -250,9 +275,22 @@ def stage_unet(work: Path, recipe: arch.Recipe, seed: int, device: str, tokenize
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}", mse=f"{per_item.mean().item():.4f}")
         if step % 20 == 0:
-            log(work, "unet", step=step, loss=loss.item(), mse=per_item.mean().item(), lr=opt.param_groups[0]["lr"])
+            log(
+                work,
+                "unet",
+                step=step,
+                loss=loss.item(),
+                mse=per_item.mean().item(),
+                lr=opt.param_groups[0]["lr"],
+            )
         if (step + 1) % CHECKPOINT_EVERY == 0 or step + 1 == recipe.unet_steps:
-            state = {"unet": unet.state_dict(), "text_encoder": text_encoder.state_dict(), "opt": opt.state_dict(), "ema": ema, "step": step + 1}
+            state = {
+                "unet": unet.state_dict(),
+                "text_encoder": text_encoder.state_dict(),
+                "opt": opt.state_dict(),
+                "ema": ema,
+                "step": step + 1,
+            }
             save_checkpoint(ckpt_path, state)
             save_checkpoint(work / "unet.ema.pt", ema)  # for looking at samples while it trains
     bar.close()
@@ -267,7 +305,9 @@ def stage_classifier(work: Path, recipe: arch.Recipe, seed: int, device: str, po
     from desktop_app.engine.classifier import LatentClassifier
 
     torch.manual_seed(seed)
-    model = LatentClassifier(arch.classifier_heads(), in_channels=4, width=recipe.classifier_width, t_dim=128).to(device)
+    model = LatentClassifier(
+        arch.classifier_heads(), in_channels=4, width=recipe.classifier_width, t_dim=128
+    ).to(device)
     done = work / "classifier.done.pt"
     if done.exists():
         model.load_state_dict(torch.load(done, map_location=device))
@@ -306,7 +346,9 @@ def stage_classifier(work: Path, recipe: arch.Recipe, seed: int, device: str, po
         if step % 20 == 0:
             log(work, "classifier", step=step, shape=loss_shape.item(), colour=loss_colour.item())
         if (step + 1) % CHECKPOINT_EVERY == 0:
-            save_checkpoint(ckpt_path, {"model": model.state_dict(), "opt": opt.state_dict(), "step": step + 1})
+            save_checkpoint(
+                ckpt_path, {"model": model.state_dict(), "opt": opt.state_dict(), "step": step + 1}
+            )
     bar.close()
     save_checkpoint(done, model.state_dict())
     return model.eval()
@@ -329,7 +371,9 @@ def fit_preview_factors(pool: dict, count: int = 2000) -> dict:
     }
 
 
-def export(out: Path, work: Path, tokenizer, vae, text_encoder, unet, classifier, pool: dict, preview: dict) -> Path:
+def export(
+    out: Path, work: Path, tokenizer, vae, text_encoder, unet, classifier, pool: dict, preview: dict
+) -> Path:
     """Write the model folder next to ``out`` and swap it in, so a crash never leaves half a model."""
     from diffusers import StableDiffusionPipeline
 
@@ -353,9 +397,9 @@ def export(out: Path, work: Path, tokenizer, vae, text_encoder, unet, classifier
         "defaults": {"scheduler": "DDIM", "steps": 20, "guidance_scale": 5.0, "classifier_scale": 5.0},
     }
     (tmp / "diffuse_studio.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    card = out / "README.md"
-    if card.exists():
-        shutil.copy2(card, tmp / "README.md")
+    for kept in ("README.md", "evaluation.json"):  # written by hand / by evaluate, not by training
+        if (out / kept).exists():
+            shutil.copy2(out / kept, tmp / kept)
     old = out.parent / f".{out.name}.old-{os.getpid()}"
     if out.exists():
         out.rename(old)
@@ -371,14 +415,24 @@ def default_out() -> Path:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from desktop_app import paths
 
-    parser = argparse.ArgumentParser(prog="python -m desktop_app.builtin.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=default_out(), help="model folder to write (default: models/shapes)")
-    parser.add_argument("--work-dir", type=Path, default=None, help="checkpoints and caches (default: the app's cache folder)")
+    parser = argparse.ArgumentParser(
+        prog="python -m desktop_app.builtin.train", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--out", type=Path, default=default_out(), help="model folder to write (default: models/shapes)"
+    )
+    parser.add_argument(
+        "--work-dir", type=Path, default=None, help="checkpoints and caches (default: the app's cache folder)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--recipe", default=None, choices=sorted(arch.RECIPES), help="default: cpu, or gpu with --device cuda")
+    parser.add_argument(
+        "--recipe", default=None, choices=sorted(arch.RECIPES), help="default: cpu, or gpu with --device cuda"
+    )
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
-    parser.add_argument("--stop-after", default=None, choices=["tokenizer", "vae", "latents", "unet", "classifier"])
+    parser.add_argument(
+        "--stop-after", default=None, choices=["tokenizer", "vae", "latents", "unet", "classifier"]
+    )
     args = parser.parse_args(argv)
     args.recipe = args.recipe or ("gpu" if args.device == "cuda" else "cpu")
     if args.work_dir is None:
@@ -419,7 +473,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     preview = fit_preview_factors(pool)
     log(work, "preview", **preview)
-    out = export(args.out, work, tokenizer, vae.cpu(), text_encoder.cpu(), unet.cpu(), classifier.cpu(), pool, preview)
+    out = export(
+        args.out, work, tokenizer, vae.cpu(), text_encoder.cpu(), unet.cpu(), classifier.cpu(), pool, preview
+    )
     log(work, "timing", name="total (this invocation)", seconds=round(time.time() - began, 1))
     print(f"wrote {out} in {time.time() - began:.0f} s", file=sys.stderr)
     return 0

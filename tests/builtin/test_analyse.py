@@ -18,7 +18,11 @@ def test_analyser_reports_background_count_and_largest_object_first():
     found = analyse(image)
     assert found.background == scene.background
     assert len(found.objects) == len(scene.objects)
-    assert (found.main.colour, found.main.shape, found.main.cell) == (scene.main.colour, scene.main.shape, scene.main.cell)
+    assert (found.main.colour, found.main.shape, found.main.cell) == (
+        scene.main.colour,
+        scene.main.shape,
+        scene.main.cell,
+    )
 
 
 def test_empty_picture_has_no_objects():

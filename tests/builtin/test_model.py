@@ -10,7 +10,9 @@ from desktop_app.builtin.analyse import analyse
 from desktop_app.builtin.train import default_out
 
 MODEL = default_out()
-pytestmark = pytest.mark.skipif(not (MODEL / "model_index.json").exists(), reason="models/shapes is not trained yet")
+pytestmark = pytest.mark.skipif(
+    not (MODEL / "model_index.json").exists(), reason="models/shapes is not trained yet"
+)
 
 # (prompt, seed, colour, shape). The model gets about two thirds of such prompts right (see the
 # model card), so these are regression checks: seed 5 was picked once because it gives the asked-for
@@ -38,7 +40,15 @@ def engine():
 def _generate(engine, prompt: str, seed: int, **settings):
     from desktop_app.engine import GenerationRequest
 
-    request = GenerationRequest(prompt=prompt, model_id=str(MODEL), scheduler="DDIM", steps=20, guidance_scale=5.0, seed=seed, preview="off")
+    request = GenerationRequest(
+        prompt=prompt,
+        model_id=str(MODEL),
+        scheduler="DDIM",
+        steps=20,
+        guidance_scale=5.0,
+        seed=seed,
+        preview="off",
+    )
     return engine.run(request.replace(**settings)).images[0]
 
 
