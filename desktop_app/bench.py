@@ -12,6 +12,7 @@ import argparse
 import statistics
 import sys
 import time
+from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="auto")
     p.add_argument("--preview", default="latent", choices=["latent", "vae"], help="preview mode for the 'previews on' runs")
-    p.add_argument("--arch", choices=["sd15", "sdxl", "tiny"], default=None,
+    p.add_argument("--arch", choices=["sd15", "sdxl", "tiny-sd", "tiny-sdxl"], default=None,
                    help="benchmark an architecture built from its config instead of a model folder")
     p.add_argument("--random-weights", action="store_true", help="with --arch: random weights (speed does not depend on them)")
     p.add_argument("--gui", action="store_true", help="measure the window: start-up time, event-loop stalls, preview rate")
@@ -51,13 +52,16 @@ def run_engine_bench(args: argparse.Namespace) -> dict:
     from desktop_app.engine.schedulers import build_scheduler
 
     model = args.model
-    if args.arch:
-        from desktop_app.engine.architectures import build_arch_folder
-
-        if not args.random_weights and args.arch != "tiny":
-            raise SystemExit("--arch needs --random-weights: no weights for it ship with the app")
-        model = str(build_arch_folder(args.arch, tempfile.mkdtemp(prefix="diffuse-bench-")))
     engine = Engine(args.device, args.precision)
+    if args.arch:
+        from desktop_app.engine.architectures import random_pipeline
+
+        if not args.random_weights:
+            raise SystemExit("--arch needs --random-weights: no weights for these architectures ship with the app")
+        folder = Path(tempfile.mkdtemp(prefix="diffuse-bench-")) / args.arch
+        info, pipe = random_pipeline(args.arch, engine.placement.device, engine.placement.dtype, folder)
+        engine.adopt(info, pipe)
+        model = info.id
     info = engine.model_info(model or GenerationRequest.model_id)
     size = args.size or info.native_size[0]
     request = GenerationRequest(prompt="a red circle on the left and a blue square", model_id=model or info.id,

@@ -12,25 +12,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from desktop_app import paths
+
 WORDS = (
     "a an the of and with on in at to big small red green blue yellow white black orange purple pink "
     "cat dog house tree car boat sky sea mountain city forest flower portrait photo painting of highly "
     "detailed sunset night morning river lake castle robot bird horse person woman man child beautiful "
     "circle square triangle star ring heart left right top bottom centre corner background"
 ).split()
-
-TINY_SD = {
-    "unet": dict(block_out_channels=(32, 64), layers_per_block=2, sample_size=32, in_channels=4, out_channels=4,
-                 down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-                 cross_attention_dim=32, attention_head_dim=8, norm_num_groups=32),
-    "vae": dict(block_out_channels=[32, 64], in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"] * 2,
-                up_block_types=["UpDecoderBlock2D"] * 2, latent_channels=4, sample_size=64, norm_num_groups=32),
-    "text_encoder": dict(hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
-                         max_position_embeddings=77, layer_norm_eps=1e-5, projection_dim=32),
-    "scheduler": dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000,
-                      clip_sample=False, set_alpha_to_one=False, steps_offset=1, skip_prk_steps=True),
-}
-
 
 def write_tokenizer(folder: Path, words=WORDS, max_length: int = 77) -> None:
     """Train a small CLIP-style BPE on ``words`` and save it as CLIPTokenizer files."""
@@ -61,32 +50,47 @@ def write_tokenizer(folder: Path, words=WORDS, max_length: int = 77) -> None:
         "bos_token": special[0], "eos_token": special[1], "unk_token": special[1], "pad_token": special[1]}, indent=2))
 
 
-def build_sd_folder(folder: Path | str, config: dict = TINY_SD, *, seed: int = 0, name: str | None = None) -> Path:
-    """Write a StableDiffusionPipeline folder with random weights from ``config``; returns it."""
-    import torch
-    from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+def _component_classes():
+    import diffusers
+    import transformers
 
+    return {"diffusers": diffusers, "transformers": transformers}
+
+
+def materialize(arch: str, folder: Path | str, *, weights: bool = True, seed: int = 0, name: str | None = None) -> Path:
+    """Write the model folder for ``arch`` (a folder of ``resources/architectures``).
+
+    Tokenizers are trained on a small local word list; with ``weights`` every network is
+    initialised at random (seeded) and saved. The folder is written next to its final place and
+    renamed into it, so a crash never leaves half a model.
+    """
+    import torch
+
+    source = paths.resource_path("architectures", arch)
     folder = Path(folder)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent if folder.parent.exists() else None))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    shutil.copytree(source, tmp, dirs_exist_ok=True)
+    index = json.loads((tmp / "model_index.json").read_text())
+    libraries = _component_classes()
     torch.manual_seed(seed)
-    UNet2DConditionModel(**config["unet"]).save_pretrained(tmp / "unet")
-    AutoencoderKL(**config["vae"]).save_pretrained(tmp / "vae")
-    write_tokenizer(tmp / "tokenizer", max_length=config["text_encoder"]["max_position_embeddings"])
-    tokenizer = CLIPTokenizer.from_pretrained(tmp / "tokenizer")
-    text = dict(config["text_encoder"])
-    text.update(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                pad_token_id=tokenizer.pad_token_id)
-    CLIPTextModel(CLIPTextConfig(**text)).save_pretrained(tmp / "text_encoder")
-    PNDMScheduler.from_config(config["scheduler"]).save_pretrained(tmp / "scheduler")
-    index = {
-        "_class_name": "StableDiffusionPipeline", "_diffusers_version": "0.42.1",
-        "feature_extractor": [None, None], "safety_checker": [None, None], "requires_safety_checker": False,
-        "scheduler": ["diffusers", "PNDMScheduler"], "text_encoder": ["transformers", "CLIPTextModel"],
-        "tokenizer": ["transformers", "CLIPTokenizer"], "unet": ["diffusers", "UNet2DConditionModel"],
-        "vae": ["diffusers", "AutoencoderKL"],
-    }
-    (tmp / "model_index.json").write_text(json.dumps(index, indent=2))
+    for component, (library, class_name) in _components(index):
+        target = tmp / component
+        if class_name == "CLIPTokenizer":
+            write_tokenizer(target)
+            continue
+        if not weights or library is None:
+            continue
+        cls = getattr(libraries[library], class_name)
+        if library == "transformers":
+            config = json.loads((target / "config.json").read_text())
+            config.update(_token_ids(tmp))
+            model = cls(transformers_config(config))
+        elif class_name.endswith("Scheduler"):
+            continue
+        else:
+            model = cls.from_config(cls.load_config(target))
+        model.save_pretrained(target)
     if name:
         (tmp / "diffuse_studio.json").write_text(json.dumps({"name": name}))
     if folder.exists():
@@ -95,11 +99,66 @@ def build_sd_folder(folder: Path | str, config: dict = TINY_SD, *, seed: int = 0
     return folder
 
 
-def build_arch_folder(arch: str, folder: Path | str) -> Path:
-    """A model folder for ``arch`` with random weights: "tiny" here, "sd15"/"sdxl" from resources/."""
-    folder = Path(folder) / arch
-    if arch == "tiny":
-        return build_sd_folder(folder, TINY_SD)
-    from desktop_app.engine.arch_configs import build_from_resources
+def _components(index: dict):
+    """The (name, (library, class)) pairs of a model_index, tokenizers first."""
+    found = [(k, v) for k, v in index.items() if not k.startswith("_") and isinstance(v, list) and v[0] is not None]
+    return sorted(found, key=lambda item: item[1][1] != "CLIPTokenizer")
 
-    return build_from_resources(arch, folder)
+
+def _token_ids(folder: Path) -> dict:
+    special = json.loads((folder / "tokenizer" / "vocab.json").read_text())
+    return {"bos_token_id": special["<|startoftext|>"], "eos_token_id": special["<|endoftext|>"],
+            "pad_token_id": special["<|endoftext|>"]}
+
+
+def transformers_config(config: dict):
+    from transformers import CLIPTextConfig
+
+    config = {k: v for k, v in config.items() if k not in ("architectures", "model_type")}
+    return CLIPTextConfig(**config)
+
+
+def random_pipeline(arch: str, device, dtype, folder: Path | str):
+    """(ModelInfo, pipeline) for ``arch`` with random weights made on ``device``, nothing saved.
+
+    Speed does not depend on the weight values, so this is how the GPU benchmarks build Stable
+    Diffusion 1.5 and SDXL without downloading them.
+    """
+    import diffusers
+    import torch
+
+    from desktop_app.engine.models import inspect_model
+
+    folder = materialize(arch, folder, weights=False)
+    index = json.loads((folder / "model_index.json").read_text())
+    libraries = _component_classes()
+    parts = {}
+    with torch.device(device):
+        for component, (library, class_name) in _components(index):
+            cls = getattr(libraries[library], class_name)
+            target = folder / component
+            if class_name == "CLIPTokenizer":
+                parts[component] = cls.from_pretrained(target)
+            elif class_name.endswith("Scheduler"):
+                parts[component] = cls.from_config(cls.load_config(target))
+            elif library == "transformers":
+                config = json.loads((target / "config.json").read_text())
+                config.update(_token_ids(folder))
+                parts[component] = cls(transformers_config(config)).to(dtype)
+            else:
+                parts[component] = cls.from_config(cls.load_config(target)).to(dtype)
+    pipeline_cls = getattr(diffusers, index["_class_name"])
+    if index["_class_name"] == "StableDiffusionPipeline":
+        parts.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe = pipeline_cls(**parts)
+    pipe.set_progress_bar_config(disable=True)
+    return inspect_model(folder, check_weights=False), pipe
+
+
+def build_sd_folder(folder: Path | str, arch: str = "tiny-sd", *, seed: int = 0, name: str | None = None) -> Path:
+    """A tiny model folder with random weights (for tests and trying the app without a model)."""
+    return materialize(arch, folder, weights=True, seed=seed, name=name)
+
+
+def build_arch_folder(arch: str, folder: Path | str) -> Path:
+    return build_sd_folder(Path(folder) / arch, arch)

@@ -24,13 +24,21 @@ class Engine:
         self.placement = devices.choose(device, precision)
         self.extra_model_paths = list(extra_model_paths)
         self._cache = ModelCache()
+        self._adopted: dict[str, ModelInfo] = {}
         self.last_load_seconds = 0.0
 
     def discover(self) -> Discovery:
         return discover(self.extra_model_paths)
 
     def model_info(self, id_or_path: str) -> ModelInfo:
+        if id_or_path in self._adopted:
+            return self._adopted[id_or_path]
         return resolve_model(id_or_path, self.extra_model_paths)
+
+    def adopt(self, info: ModelInfo, pipe) -> None:
+        """Use an already built pipeline (e.g. random weights for a benchmark) as model ``info.id``."""
+        self._adopted[info.id] = info
+        self._cache.put(LoadedModel(info, pipe.to(self.placement.device), None, self.placement))
 
     def load(self, id_or_path: str) -> LoadedModel:
         started = time.perf_counter()

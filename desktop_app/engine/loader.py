@@ -88,6 +88,10 @@ class ModelCache:
         self._loaded = load_model(info, placement)
         return self._loaded
 
+    def put(self, loaded: LoadedModel) -> None:
+        self.clear()
+        self._loaded = loaded
+
     def clear(self) -> None:
         self._loaded = None
         if torch.cuda.is_available():

@@ -109,7 +109,7 @@ def check_safetensors(path: Path) -> None:
         raise ModelLoadError(path, f"is truncated: {size} bytes on disk, {8 + header_len + end} expected; copy it again")
 
 
-def _check_component(folder: Path, name: str) -> None:
+def _check_component(folder: Path, name: str, check_weights: bool = True) -> None:
     component = folder / name
     if not component.is_dir():
         raise ModelLoadError(component, f"component folder {name!r} named in model_index.json is missing")
@@ -120,7 +120,7 @@ def _check_component(folder: Path, name: str) -> None:
     if name == "feature_extractor":
         return
     read_json(component / _CONFIG_FILES.get(name, "config.json"))
-    if name in _WEIGHTLESS:
+    if name in _WEIGHTLESS or not check_weights:
         return
     weights = sorted(component.glob("*.safetensors")) + sorted(component.glob("*.bin"))
     if not weights:
@@ -142,7 +142,7 @@ def _family(folder: Path, index: dict[str, Any], extra: dict[str, Any]) -> str:
     return {768: "SD 1.x", 1024: "SD 2.x"}.get(hidden, "custom")
 
 
-def inspect_model(folder: Path | str, model_id: str | None = None) -> ModelInfo:
+def inspect_model(folder: Path | str, model_id: str | None = None, *, check_weights: bool = True) -> ModelInfo:
     """Check a model folder thoroughly and describe it; raises ModelLoadError naming the bad file."""
     folder = Path(folder)
     index_file = folder / "model_index.json"
@@ -156,7 +156,7 @@ def inspect_model(folder: Path | str, model_id: str | None = None) -> ModelInfo:
         if not name.startswith("_") and isinstance(value, list) and value[0] is not None:
             if name in ("safety_checker", "feature_extractor", "image_encoder"):
                 continue  # optional; never loaded
-            _check_component(folder, name)
+            _check_component(folder, name, check_weights)
     extra_file = folder / "diffuse_studio.json"
     extra = read_json(extra_file) if extra_file.exists() else {}
     unet = read_json(folder / "unet" / "config.json")
