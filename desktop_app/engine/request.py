@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from desktop_app.engine.schedulers import SCHEDULERS, step_range
+
 if TYPE_CHECKING:
     from desktop_app.engine.models import ModelInfo
 
@@ -78,9 +80,7 @@ class GenerationRequest:
     def validate(self, model: ModelInfo | None, scheduler_names: list[str] | None = None) -> list[Problem]:
         """Every problem with this request for ``model`` (None: the model was not found)."""
         if scheduler_names is None:
-            from desktop_app.engine.schedulers import scheduler_names as all_names
-
-            scheduler_names = all_names()
+            scheduler_names = list(SCHEDULERS)
         problems: list[Problem] = []
         add = problems.append
         if model is None:
@@ -113,6 +113,10 @@ class GenerationRequest:
 
     def _model_problems(self, model: ModelInfo) -> list[Problem]:
         problems: list[Problem] = []
+        if self.scheduler in SCHEDULERS and isinstance(self.steps, int) and MIN_STEPS <= self.steps <= MAX_STEPS:
+            low, high = step_range(self.scheduler, model.scheduler_config)
+            if not low <= self.steps <= high:
+                problems.append(Problem("steps", f"{self.scheduler} runs {low} to {high} steps on {model.name}, not {self.steps}"))
         width, height = self.size_for(model)
         factor = model.latent_factor
         for name, value in (("width", width), ("height", height)):

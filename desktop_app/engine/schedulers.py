@@ -87,6 +87,33 @@ def find_by_a1111(sampler: str, schedule: str = "") -> SchedulerSpec | None:
     return None
 
 
+# Multistep solvers that keep several past model outputs: with more steps than half the training
+# timesteps, linspace spacing rounds two steps onto one timestep and the solver divides by a zero
+# step (NaN) or runs off its σ table.
+_HALF_TIMESTEPS_AT_MOST = {"DPMSolverMultistepScheduler", "UniPCMultistepScheduler", "DEISMultistepScheduler",
+                           "LMSDiscreteScheduler", "DPMSolverSinglestepScheduler"}
+
+
+def step_range(name: str, base_config: dict[str, Any]) -> tuple[int, int]:
+    """The step counts ``name`` can run on a model with ``base_config``, inclusive.
+
+    Measured against diffusers: "leading" spacing adds ``steps_offset`` to the last timestep, so a
+    full chain is num_train_timesteps − steps_offset steps; PNDM's Runge–Kutta warm-up needs 4
+    steps; LCM samples from its ``original_inference_steps`` grid.
+    """
+    spec = get_spec(name)
+    train = int(base_config.get("num_train_timesteps", 1000))
+    offset = int(base_config.get("steps_offset", 0)) if base_config.get("timestep_spacing", "leading") == "leading" else 0
+    low, high = 1, train - offset
+    if spec.class_name in _HALF_TIMESTEPS_AT_MOST:
+        high = train // 2
+    if spec.class_name == "PNDMScheduler":
+        low = 4
+    if spec.class_name == "LCMScheduler":
+        high = int(base_config.get("original_inference_steps", 50))
+    return low, high
+
+
 def build_scheduler(name: str, base_config: dict[str, Any], *, ddpm_variance: str = "fixed_small"):
     """A diffusers scheduler for ``name``, from the model's own scheduler config."""
     import diffusers

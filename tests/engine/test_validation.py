@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from desktop_app.engine import GenerationRequest, inspect_model
+from desktop_app.engine.schedulers import scheduler_names
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +67,31 @@ def test_request_round_trips_through_a_dict():
     assert GenerationRequest.from_dict(data) == original
     with pytest.raises(ValueError, match="no prompt"):
         GenerationRequest.from_dict({"seed": 1})
+
+
+@pytest.mark.parametrize("name", scheduler_names())
+def test_every_scheduler_runs_its_whole_step_range_and_refuses_beyond(tiny_info, name):
+    """The limits are what diffusers really runs: both ends give a finite sample, one past is refused."""
+    import inspect
+
+    import torch
+
+    from desktop_app.engine.schedulers import build_scheduler, step_range
+
+    low, high = step_range(name, tiny_info.scheduler_config)
+    for steps in (low, high):
+        scheduler = build_scheduler(name, tiny_info.scheduler_config)
+        scheduler.set_timesteps(steps)
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn(1, 4, 4, 4, generator=generator) * scheduler.init_noise_sigma
+        for t in scheduler.timesteps:
+            eps = 0.5 * scheduler.scale_model_input(x, t)  # a stand-in for the UNet: smooth in x
+            extra = {"generator": generator} if "generator" in inspect.signature(scheduler.step).parameters else {}
+            x = scheduler.step(eps, t, x, **extra).prev_sample
+        assert torch.isfinite(x).all(), f"{name} at {steps} steps"
+        ok = GenerationRequest(prompt="a cat", model_id="tiny", scheduler=name, steps=steps)
+        assert ok.validate(tiny_info) == []
+    for steps in (low - 1, high + 1):
+        problems = GenerationRequest(prompt="a cat", model_id="tiny", scheduler=name, steps=steps).validate(tiny_info)
+        assert fields(problems) == ["steps"], (steps, problems)
+        assert name in problems[0].message or steps in (0, 1001)  # past 1..1000 the general rule speaks
