@@ -33,5 +33,14 @@ lint: $(VENV)/.installed-test
 bench: $(VENV)/.installed
 	$(BIN)/diffuse-studio bench
 
+# A picture of the real window under Xvfb (apt-get install xvfb): out/screenshot.png
+screenshot: $(VENV)/.installed
+	PYTHON=$(BIN)/python scripts/screenshot.sh out/screenshot.png
+
+# The one-folder PyInstaller bundle with the built-in model: dist/diffuse-studio/ (see packaging/README.md)
+bundle: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e ".[bundle]"
+	PYTHON=$(BIN)/python bash packaging/build.sh
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info
