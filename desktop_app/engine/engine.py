@@ -7,23 +7,40 @@ is not thread-safe: one thread owns it (the GUI's engine thread, or the CLI's ma
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Generator
 from pathlib import Path
 
 from desktop_app.engine import device as devices
-from desktop_app.engine.generate import GenerationResult, InvalidRequest, StepUpdate, pick_seed, run_generation
+from desktop_app.engine.generate import (
+    GenerationResult,
+    InvalidRequest,
+    StepUpdate,
+    pick_seed,
+    run_generation,
+)
 from desktop_app.engine.loader import LoadedModel, ModelCache
 from desktop_app.engine.models import Discovery, ModelInfo, discover, resolve_model
+from desktop_app.engine.performance import VAE_TILING, Performance, free_device_memory, out_of_memory
 from desktop_app.engine.request import GenerationRequest
+
+log = logging.getLogger(__name__)
 
 
 class Engine:
-    def __init__(self, device: str = "auto", precision: str = "auto", extra_model_paths: list[Path | str] = ()):
+    def __init__(
+        self, device: str = "auto", precision: str = "auto", extra_model_paths: list[Path | str] = (),
+        performance: Performance | None = None,
+    ):
+        performance = performance or Performance()
+        if performance.vae_tiling not in VAE_TILING:
+            raise ValueError(f"VAE tiling must be one of {', '.join(VAE_TILING)}, not {performance.vae_tiling!r}")
         self.placement = devices.choose(device, precision)
+        self.performance = performance
         self.extra_model_paths = list(extra_model_paths)
-        self._cache = ModelCache()
+        self._cache = ModelCache(performance)
         self._adopted: dict[str, ModelInfo] = {}
         self.last_load_seconds = 0.0
 
@@ -38,7 +55,10 @@ class Engine:
     def adopt(self, info: ModelInfo, pipe) -> None:
         """Use an already built pipeline (e.g. random weights for a benchmark) as model ``info.id``."""
         self._adopted[info.id] = info
-        self._cache.put(LoadedModel(info, pipe.to(self.placement.device), None, self.placement))
+        loaded = LoadedModel(info, pipe.to(self.placement.device), None, self.placement)
+        if self.performance.fast and self.placement.device.type in self.performance.fast_devices:
+            loaded.enable_fast(self.performance.compile_backend)
+        self._cache.put(loaded)
 
     def load(self, id_or_path: str) -> LoadedModel:
         started = time.perf_counter()
@@ -61,7 +81,23 @@ class Engine:
         info = self.model_info(request.model_id)
         request = self.resolve(request, info)
         loaded = self.load(request.model_id)
-        result = yield from run_generation(loaded, request, cancel, max_fps=max_fps)
+        tiling = self.performance.vae_tiling
+        oom = ""
+        try:
+            result = yield from run_generation(loaded, request, cancel, max_fps=max_fps, vae_tiling=tiling)
+        except Exception as exc:
+            if not out_of_memory(exc) or loaded.low_vram or loaded.placement.device.type == "cpu":
+                raise
+            oom = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if oom:  # outside the except block, so the failed run's tensors can be freed
+            log.warning("out of memory on %s (%s); retrying once in low-VRAM mode", loaded.placement.device, oom)
+            free_device_memory()
+            changes = loaded.enable_low_vram()
+            free_device_memory()
+            result = yield from run_generation(loaded, request, cancel, max_fps=max_fps, vae_tiling=tiling)
+            result.notes.insert(0, "the GPU ran out of memory, so the image was made again from the start in low-VRAM "
+                                   "mode (" + "; ".join(changes) + "). It stays on for this model until the model is "
+                                   "loaded again; a smaller size or batch avoids it.")
         result.timings["load"] = self.last_load_seconds
         return result
 

@@ -20,6 +20,7 @@ from PIL import Image
 
 from desktop_app.engine.loader import LoadedModel
 from desktop_app.engine.models import ModelInfo
+from desktop_app.engine.performance import out_of_memory, wants_tiling
 from desktop_app.engine.previews import Previewer
 from desktop_app.engine.request import MAX_SEED, GenerationRequest, Problem
 from desktop_app.engine.schedulers import build_scheduler, get_spec
@@ -38,6 +39,7 @@ class StepUpdate:
     elapsed: float  # seconds since the denoising loop started
     its_per_sec: float
     preview: np.ndarray | None = None  # (H, W, 3) uint8, a batch tiled into one grid
+    phase: str = "denoise"  # "warm-up": fast mode is compiling the UNet before this step
 
     @property
     def eta_seconds(self) -> float:
@@ -114,14 +116,36 @@ def _x0_estimate(model_input, noise_pred, alpha_bar, prediction_type: str) -> to
 
 
 def run_generation(
-    loaded: LoadedModel, request: GenerationRequest, cancel: threading.Event | None = None, *, max_fps: float = 15.0
+    loaded: LoadedModel, request: GenerationRequest, cancel: threading.Event | None = None, *, max_fps: float = 15.0,
+    vae_tiling: str = "auto",
 ) -> Generator[StepUpdate, None, GenerationResult]:
     """Generate images for an already validated and resolved ``request`` (seed and size set)."""
+    vae = loaded.pipe.vae
+    tile = wants_tiling(vae_tiling, loaded.low_vram, (request.width, request.height), loaded.info.native_size)
+    switched = tile and not getattr(vae, "use_tiling", False)
+    if switched:
+        vae.enable_tiling()
+    try:
+        result = yield from _run(loaded, request, cancel, max_fps)
+    finally:
+        if switched:
+            vae.disable_tiling()
+    latent_side = max(request.width, request.height) // loaded.info.latent_factor
+    if tile and result.images and not loaded.low_vram and latent_side > getattr(vae, "tile_latent_min_size", latent_side):
+        result.notes.append("the image was decoded in tiles to save memory (it is larger than twice the model's native area)")
+    return result
+
+
+def _run(
+    loaded: LoadedModel, request: GenerationRequest, cancel: threading.Event | None, max_fps: float
+) -> Generator[StepUpdate, None, GenerationResult]:
     cancel = cancel or threading.Event()
     pipe, info, placement = loaded.pipe, loaded.info, loaded.placement
-    device, dtype = placement.device, placement.dtype
+    device = placement.device
     batch, spec = request.batch_size, get_spec(request.scheduler)
     result = GenerationResult(request, info, device=str(device), precision=placement.precision)
+    result.notes.extend(loaded.pending_notes)
+    loaded.pending_notes.clear()
     started = time.perf_counter()
 
     dropped = prompt_overflow(pipe.tokenizer, request.prompt)
@@ -172,7 +196,30 @@ def run_generation(
                 return result
             model_input = torch.cat([latents] * 2) if do_cfg else latents
             model_input = scheduler.scale_model_input(model_input, t)
-            noise_pred = pipe.unet(model_input, t, encoder_hidden_states=embeds, added_cond_kwargs=added_cond, return_dict=False)[0]
+            unet_args = (model_input, t)
+            unet_kwargs = {"encoder_hidden_states": embeds, "added_cond_kwargs": added_cond, "return_dict": False}
+            fast = loaded.fast
+            if fast is not None:
+                warm_up = fast.needs_warm_up(tuple(model_input.shape) + (model_input.dtype,))
+                if warm_up:  # the next call compiles: say so before it starts
+                    elapsed = time.perf_counter() - loop_start
+                    yield StepUpdate(i, total, elapsed, i / elapsed if elapsed > 0 and i else 0.0, None, "warm-up")
+                compile_start = time.perf_counter()
+                try:
+                    noise_pred = fast(*unet_args, **unet_kwargs)[0]
+                except Exception as exc:
+                    if out_of_memory(exc):
+                        raise
+                    loaded.disable_fast()
+                    result.notes.append(f"fast mode is off for this model: the compiled UNet failed ({_describe(exc)}); "
+                                        "the normal path made this image")
+                    noise_pred = pipe.unet(*unet_args, **unet_kwargs)[0]
+                if warm_up:
+                    warm = time.perf_counter() - compile_start
+                    result.timings["warm-up"] = result.timings.get("warm-up", 0.0) + warm
+                    loop_start += warm  # speed and time left count denoising only
+            else:
+                noise_pred = pipe.unet(*unet_args, **unet_kwargs)[0]
             if do_cfg:
                 uncond, cond = noise_pred.chunk(2)
                 noise_pred = uncond + request.guidance_scale * (cond - uncond)
@@ -201,6 +248,15 @@ def run_generation(
     result.seeds = [request.seed + k for k in range(batch)]
     result.timings["total"] = time.perf_counter() - started
     return result
+
+
+def _describe(exc: BaseException, limit: int = 200) -> str:
+    """The root cause of ``exc`` in one line: torch.compile wraps the real error in its own."""
+    while (inner := getattr(exc, "inner_exception", None) or exc.__cause__) is not None:
+        exc = inner
+    text = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _classifier_guidance(classifier, target, x_t, t, noise_pred, scheduler, scale):

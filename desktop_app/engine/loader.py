@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-
-import torch
 
 from desktop_app.engine.classifier import LatentClassifier
 from desktop_app.engine.device import Placement
 from desktop_app.engine.models import ModelInfo, ModelLoadError, inspect_model
+from desktop_app.engine.performance import (
+    FastUNet,
+    Performance,
+    enable_low_vram,
+    free_device_memory,
+    out_of_memory,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -36,6 +41,24 @@ class LoadedModel:
     pipe: object  # a diffusers StableDiffusionPipeline or StableDiffusionXLPipeline
     classifier: LatentClassifier | None
     placement: Placement
+    fast: FastUNet | None = None  # fast mode's compiled UNet, when it is on
+    low_vram: bool = False
+    pending_notes: list[str] = field(default_factory=list)  # told with the next result
+
+    def enable_fast(self, backend="inductor") -> None:
+        self.fast = FastUNet(self.pipe.unet, self.placement.device, backend)
+
+    def disable_fast(self) -> None:
+        if self.fast is not None:
+            fast, self.fast = self.fast, None
+            fast.undo()
+
+    def enable_low_vram(self) -> list[str]:
+        self.disable_fast()  # compiled graphs keep their own memory pools
+        if self.low_vram:
+            return []
+        self.low_vram = True
+        return enable_low_vram(self.pipe, self.placement.device)
 
 
 def _load_pipeline(info: ModelInfo, placement: Placement):
@@ -50,17 +73,17 @@ def _load_pipeline(info: ModelInfo, placement: Placement):
         warnings.filterwarnings("ignore", category=FutureWarning)  # torch_dtype → dtype rename
         pipe = cls.from_pretrained(str(info.path), **kwargs)
     pipe.set_progress_bar_config(disable=True)
-    return pipe.to(placement.device)
+    return pipe
 
 
-def load_model(info: ModelInfo, placement: Placement) -> LoadedModel:
+def load_model(info: ModelInfo, placement: Placement, performance: Performance | None = None) -> LoadedModel:
     """Load ``info`` (checking its files again first); raises ModelLoadError naming the bad file."""
     info = inspect_model(info.path, info.id)  # the folder may have changed since discovery
     try:
         pipe = _load_pipeline(info, placement)
     except ModelLoadError:
         raise
-    except (OSError, ValueError, KeyError, RuntimeError, EnvironmentError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise ModelLoadError(info.path, f"could not be loaded: {exc}") from exc
     classifier = None
     folder = Path(info.path) / "classifier"
@@ -71,21 +94,45 @@ def load_model(info: ModelInfo, placement: Placement) -> LoadedModel:
             raise
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise ModelLoadError(folder, f"the classifier could not be loaded: {exc}") from exc
-    return LoadedModel(info, pipe, classifier, placement)
+    performance = performance or Performance()
+    loaded = LoadedModel(info, pipe, classifier, placement)
+    if performance.low_vram:
+        loaded.enable_low_vram()
+    else:
+        _move_or_offload(loaded)
+    if performance.fast and placement.device.type in performance.fast_devices and not loaded.low_vram:
+        loaded.enable_fast(performance.compile_backend)
+    return loaded
+
+
+def _move_or_offload(loaded: LoadedModel) -> None:
+    """Put the pipeline on its device; a model that does not fit is offloaded instead of failing."""
+    try:
+        loaded.pipe.to(loaded.placement.device)
+        return
+    except Exception as exc:
+        if not out_of_memory(exc):
+            raise ModelLoadError(loaded.info.path, f"could not be moved to {loaded.placement.device}: {exc}") from exc
+    loaded.pipe.to("cpu")
+    free_device_memory()
+    changes = loaded.enable_low_vram()
+    loaded.pending_notes.append(f"{loaded.info.name} does not fit in the GPU's memory, so low-VRAM mode is on for it: "
+                                + "; ".join(changes) + ". It is slower but works.")
 
 
 class ModelCache:
     """Keeps the most recently used pipeline loaded (one at a time: models are large)."""
 
-    def __init__(self) -> None:
+    def __init__(self, performance: Performance | None = None) -> None:
         self._loaded: LoadedModel | None = None
+        self.performance = performance or Performance()
 
     def get(self, info: ModelInfo, placement: Placement) -> LoadedModel:
         current = self._loaded
         if current and current.info.path == info.path and current.placement == placement:
             return current
         self.clear()
-        self._loaded = load_model(info, placement)
+        self._loaded = load_model(info, placement, self.performance)
         return self._loaded
 
     def put(self, loaded: LoadedModel) -> None:
@@ -93,6 +140,7 @@ class ModelCache:
         self._loaded = loaded
 
     def clear(self) -> None:
+        if self._loaded is not None:
+            self._loaded.disable_fast()
         self._loaded = None
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        free_device_memory()

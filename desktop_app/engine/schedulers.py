@@ -98,8 +98,8 @@ def step_range(name: str, base_config: dict[str, Any]) -> tuple[int, int]:
     """The step counts ``name`` can run on a model with ``base_config``, inclusive.
 
     Measured against diffusers: "leading" spacing adds ``steps_offset`` to the last timestep, so a
-    full chain is num_train_timesteps − steps_offset steps; PNDM's Runge–Kutta warm-up needs 4
-    steps; LCM samples from its ``original_inference_steps`` grid.
+    full chain is num_train_timesteps − steps_offset steps; PNDM's Runge–Kutta warm-up (unless the
+    config skips it) needs 4 steps; LCM samples from its ``original_inference_steps`` grid.
     """
     spec = get_spec(name)
     train = int(base_config.get("num_train_timesteps", 1000))
@@ -107,7 +107,7 @@ def step_range(name: str, base_config: dict[str, Any]) -> tuple[int, int]:
     low, high = 1, train - offset
     if spec.class_name in _HALF_TIMESTEPS_AT_MOST:
         high = train // 2
-    if spec.class_name == "PNDMScheduler":
+    if spec.class_name == "PNDMScheduler" and not base_config.get("skip_prk_steps", False):
         low = 4
     if spec.class_name == "LCMScheduler":
         high = int(base_config.get("original_inference_steps", 50))

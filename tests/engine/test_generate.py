@@ -45,7 +45,7 @@ def test_seed_none_is_picked_and_recorded(engine, tiny_model):
     assert result.request.seed is not None
     assert result.seeds == [result.request.seed, result.request.seed + 1]
     again = engine.run(request(tiny_model, seed=result.request.seed, batch_size=2))
-    assert all(np.array_equal(a, b) for a, b in zip(pixels(result), pixels(again)))
+    assert all(np.array_equal(a, b) for a, b in zip(pixels(result), pixels(again), strict=True))
 
 
 @pytest.mark.parametrize("name", ["DPM++ 2M", "Euler a", "DDIM"])
@@ -56,7 +56,7 @@ def test_engine_equals_plain_diffusers(engine, tiny_model, name):
     pipe.scheduler = build_scheduler(name, engine.model_info(str(tiny_model)).scheduler_config)
     generators = [torch.Generator("cpu").manual_seed(req.seed + k) for k in range(2)]
     theirs = pipe(req.prompt, num_inference_steps=5, guidance_scale=7.5, num_images_per_prompt=2, generator=generators).images
-    assert all(np.array_equal(a, np.asarray(b)) for a, b in zip(ours, theirs))
+    assert all(np.array_equal(a, np.asarray(b)) for a, b in zip(ours, theirs, strict=True))
 
 
 def test_batch_image_k_uses_seed_plus_k(engine, tiny_model):
