@@ -29,6 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", choices=["sd15", "sdxl", "tiny-sd", "tiny-sdxl"], default=None,
                    help="benchmark an architecture built from its config instead of a model folder")
     p.add_argument("--random-weights", action="store_true", help="with --arch: random weights (speed does not depend on them)")
+    p.add_argument("--fast", action="store_true",
+                   help="also measure fast mode (compiled UNet) after the default runs, with its warm-up time")
+    p.add_argument("--compile-backend", default="inductor", help="with --fast: the torch.compile backend")
     p.add_argument("--gui", action="store_true", help="measure the window: start-up time, event-loop stalls, preview rate")
     p.add_argument("--gallery", action="store_true", help="measure the gallery with 10,000 images")
     p.add_argument("--gallery-size", type=int, default=10_000)
@@ -95,7 +98,28 @@ def run_engine_bench(args: argparse.Namespace) -> dict:
         for name, fn in runs.items():
             times[name].extend(_median_time(fn, 1))
     medians = {name: statistics.median(values) for name, values in times.items()}
-    return {"model": info.describe(), "placement": engine.placement.describe(), "request": request, "medians": medians, "times": times}
+    report = {"model": info.describe(), "placement": engine.placement.describe(), "request": request, "medians": medians,
+              "times": times}
+    if args.fast:
+        # Fast mode changes the loaded UNet in place (fused projections, channels_last), so it is
+        # measured after the plain runs, not alternating with them; its ratios use the same plain median.
+        loaded = engine.load(request.model_id)
+        loaded.enable_fast(args.compile_backend)
+        started = time.perf_counter()
+        warm = engine.run(request.replace(preview=args.preview))
+        sync()
+        report["warm-up"] = time.perf_counter() - started
+        report["fast notes"] = warm.notes
+        fast_runs = {"fast mode, previews on": engine_with(args.preview), "fast mode, previews off": engine_with("off")}
+        for fn in fast_runs.values():  # CUDA graphs record on the first calls after compiling
+            fn()
+        fast_times: dict[str, list[float]] = {name: [] for name in fast_runs}
+        for _ in range(args.repeats):
+            for name, fn in fast_runs.items():
+                fast_times[name].extend(_median_time(fn, 1))
+        medians.update({name: statistics.median(values) for name, values in fast_times.items()})
+        times.update(fast_times)
+    return report
 
 
 def run(args: argparse.Namespace) -> int:
@@ -120,5 +144,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {name:24} {value:8.3f} s/image   ratio {value / base:5.3f}")
     on, off = m["engine, previews on"], m["engine, previews off"]
     print(f"  preview overhead (on / off): {on / off:5.3f}")
+    if "warm-up" in report:
+        print(f"  fast mode warm-up (first call, compiling): {report['warm-up']:.1f} s")
+        print(f"  fast-mode preview overhead (on / off): {m['fast mode, previews on'] / m['fast mode, previews off']:5.3f}")
+        for note in report["fast notes"]:
+            print(f"  note: {note}")
     sys.stdout.flush()
     return 0

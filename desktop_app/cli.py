@@ -35,10 +35,21 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--classifier-scale", type=float, default=0.0, help="classifier guidance scale")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
+    p.add_argument("--fast", action="store_true",
+                   help="fast mode on a CUDA GPU: fused attention projections, channels_last, a compiled UNet "
+                        "(the first run for a model and size compiles; later launches reuse the cache)")
+    p.add_argument("--low-vram", action="store_true", help="keep each model part on the GPU only while it runs, decode in tiles")
+    p.add_argument("--vae-tiling", choices=["auto", "on", "off"], default="auto",
+                   help="decode in tiles: auto does for images over twice the model's native area")
     p.add_argument("--out", type=Path, required=True, help="folder to write PNG files into")
 
 
 def _progress(update) -> None:
+    if update.phase == "warm-up":
+        sys.stderr.write("fast mode: compiling the UNet for this size (the first time takes minutes; "
+                         "later launches use the cache)…\n")
+        sys.stderr.flush()
+        return
     width = 30
     filled = int(width * update.step / update.total)
     bar = "█" * filled + "·" * (width - filled)
@@ -64,11 +75,13 @@ def run_generate(args: argparse.Namespace) -> int:
     from desktop_app.engine.device import DeviceError
     from desktop_app.engine.generate import InvalidRequest
     from desktop_app.engine.models import ModelLoadError
+    from desktop_app.engine.performance import Performance, out_of_memory
     from desktop_app.gallery.save import save_image
 
     model_id = args.model or GenerationRequest.model_id
+    performance = Performance(fast=args.fast, low_vram=args.low_vram, vae_tiling=args.vae_tiling)
     try:
-        engine = Engine(args.device, args.precision)
+        engine = Engine(args.device, args.precision, performance=performance)
         info = engine.model_info(model_id)
     except (DeviceError, ModelLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -89,6 +102,14 @@ def run_generate(args: argparse.Namespace) -> int:
     except (InvalidRequest, ModelLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if not out_of_memory(exc):
+            raise
+        print(f"error: the device ran out of memory, also in low-VRAM mode ({str(exc).splitlines()[0]}); "
+              "try a smaller size or batch, or --device cpu", file=sys.stderr)
+        return 1
+    if args.fast and engine.placement.device.type != "cuda":
+        print("note: --fast applies on a CUDA GPU only; this run used the normal path", file=sys.stderr)
     for warning in result.warnings + result.notes:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"seed {result.request.seed} · {result.timings.get('total', 0):.2f} s · {result.device} {result.precision}", file=sys.stderr)

@@ -67,6 +67,7 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
     "extra_model_dirs": _is_str_list,
     "theme": _one_of(THEMES),
     "fast_mode": _is_bool,
+    "low_vram": _is_bool,
     "first_run_done": _is_bool,
 }
 
@@ -85,6 +86,7 @@ class Settings:
     extra_model_dirs: list[str] = field(default_factory=list)
     theme: str = "system"
     fast_mode: bool = False  # GPU fast path (compiled UNet); used where a GPU is present
+    low_vram: bool = False  # model CPU offload and a tiled decode, for GPUs with little memory
     first_run_done: bool = False
 
     @property

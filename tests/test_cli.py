@@ -50,3 +50,12 @@ def test_models_and_schedulers_list(home, tiny_model, capsys):
     out = capsys.readouterr().out
     for name in ("DPM++ 2M Karras", "Euler a", "UniPC", "LCM"):
         assert name in out
+
+
+def test_memory_and_speed_options_reach_the_engine(tiny_model, tmp_path, capsys):
+    code = main(["generate", "--model", str(tiny_model), "--prompt", "a red circle", "--steps", "2", "--seed", "1",
+                 "--width", "96", "--height", "96", "--vae-tiling", "on", "--fast", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "decoded in tiles" in err  # 96 px is over the tiny VAE's 64 px tile
+    assert "--fast applies on a CUDA GPU only" in err  # and the CPU run said so instead of compiling

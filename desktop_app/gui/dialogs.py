@@ -113,6 +113,12 @@ class SettingsDialog(QDialog):
         self.theme = self._combo(THEMES, settings.theme, "system follows the desktop's light or dark setting")
         self.fast_mode = QCheckBox("Fast mode on a GPU (compiles the model; the first run is slow)")
         self.fast_mode.setChecked(settings.fast_mode)
+        self.fast_mode.setToolTip("Compiles the model with torch.compile for each new size (minutes the first time, "
+                                  "cached for later launches), then generates up to several times faster. CUDA only")
+        self.low_vram = QCheckBox("Low-VRAM mode (slower; for GPUs with little memory)")
+        self.low_vram.setChecked(settings.low_vram)
+        self.low_vram.setToolTip("Keeps each part of the model on the GPU only while it runs and decodes in tiles. "
+                                 "It also turns on by itself, for the model in use, when the GPU runs out of memory")
 
         form = QFormLayout()
         form.addRow("&Device", self.device)
@@ -125,6 +131,7 @@ class SettingsDialog(QDialog):
         form.addRow("", QLabel(f"Models are also found in {paths.user_models_dir()}"))
         form.addRow("&Theme", self.theme)
         form.addRow("", self.fast_mode)
+        form.addRow("", self.low_vram)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -161,4 +168,5 @@ class SettingsDialog(QDialog):
         s.extra_model_dirs = [self.folders.item(k).text() for k in range(self.folders.count())]
         s.theme = self.theme.currentText()
         s.fast_mode = self.fast_mode.isChecked()
+        s.low_vram = self.low_vram.isChecked()
         return s

@@ -51,6 +51,8 @@ class EngineConfig:
     precision: str = "auto"
     extra_model_paths: tuple[str, ...] = ()
     preview_max_fps: float = 20.0
+    fast_mode: bool = False
+    low_vram: bool = False
 
 
 @dataclass(frozen=True)
@@ -223,8 +225,10 @@ class EngineThread(QThread):
         self.state_changed.emit("Starting the engine (loading PyTorch)…")
         try:
             from desktop_app.engine import Engine
+            from desktop_app.engine.performance import Performance
 
-            engine = Engine(self._config.device, self._config.precision, list(self._config.extra_model_paths))
+            performance = Performance(fast=self._config.fast_mode, low_vram=self._config.low_vram)
+            engine = Engine(self._config.device, self._config.precision, list(self._config.extra_model_paths), performance)
         except Exception as exc:  # DeviceError, or a broken torch install
             log.exception("the engine could not start")
             self.engine_error.emit(f"The engine could not start: {exc}. Choose another device in Settings.")
@@ -276,12 +280,21 @@ class EngineThread(QThread):
 
     def _generate(self, engine, job: Job) -> JobSummary | None:
         steps = engine.generate(job.request, job.cancel, max_fps=self._config.preview_max_fps)
+        warming = False
         while True:
             try:
                 update = next(steps)
             except StopIteration as stop:
                 result = stop.value
                 break
+            if update.phase == "warm-up":
+                self.state_changed.emit("Fast mode: compiling the model for this size (the first time takes a few "
+                                        "minutes; later launches reuse the cache)…")
+                warming = True
+                continue
+            if warming:
+                self.state_changed.emit(f"Generating · {self.placement}")
+                warming = False
             left = update.eta_seconds
             self.progress.emit(job.id, update.step, update.total, update.its_per_sec, left)
             if update.preview is not None:

@@ -47,7 +47,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
 def engine_config(settings: Settings) -> EngineConfig:
-    return EngineConfig(settings.device, settings.precision, tuple(settings.extra_model_dirs), settings.preview_max_fps)
+    return EngineConfig(settings.device, settings.precision, tuple(settings.extra_model_dirs), settings.preview_max_fps,
+                        settings.fast_mode, settings.low_vram)
 
 
 def format_progress(step: int, total: int, its: float, left: float) -> str:

@@ -78,9 +78,10 @@ def test_settings_dialog_returns_the_edited_settings(qtbot, tmp_path):
     dialog.output.setText(str(tmp_path))
     dialog.folders.addItem("/b")
     dialog.fast_mode.setChecked(True)
+    dialog.low_vram.setChecked(True)
     s = dialog.result_settings()
-    assert (s.device, s.theme, s.preview_mode, s.output_dir, s.extra_model_dirs, s.fast_mode) == (
-        "cpu", "dark", "off", str(tmp_path), ["/a", "/b"], True)
+    assert (s.device, s.theme, s.preview_mode, s.output_dir, s.extra_model_dirs, s.fast_mode, s.low_vram) == (
+        "cpu", "dark", "off", str(tmp_path), ["/a", "/b"], True, True)
 
 
 def test_canvas_fits_or_shows_one_to_one(qtbot):
