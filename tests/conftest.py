@@ -55,3 +55,17 @@ def engine():
     from desktop_app.engine import Engine
 
     return Engine("cpu", "fp32")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` need CUDA: skipped, with the reason, where there is none (CI has none)."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_items:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (run on a machine with one: pytest -m gpu)")
+    for item in gpu_items:
+        item.add_marker(skip)

@@ -151,3 +151,23 @@ def test_timings_and_resolved_request(engine, tiny_model):
     assert (result.request.width, result.request.height) == (64, 64)
     assert {"prepare", "denoise", "decode", "total", "load"} <= set(result.timings)
     assert result.device == "cpu" and result.precision == "fp32"
+
+
+def test_an_fp16_decode_that_overflows_is_decoded_again_in_fp32(tiny_model):
+    """The black-image problem for real: a half-precision VAE whose activations pass 65504."""
+    from desktop_app.engine import Engine
+    from desktop_app.engine.generate import GenerationResult, _decode_images
+
+    loaded = Engine("cpu", "fp32").load(str(tiny_model))  # its own copy of the weights
+    vae = loaded.pipe.vae
+    with torch.no_grad():
+        vae.decoder.conv_in.weight.mul_(3e4)  # fine in fp32, infinite in fp16
+    vae.half()
+    latents = torch.randn(1, 4, 32, 32, generator=torch.Generator().manual_seed(0)).half()
+    with torch.no_grad():
+        assert not torch.isfinite(vae.decode(latents / vae.config.scaling_factor).sample).all()
+        result = GenerationResult(request(tiny_model), loaded.info)
+        images = _decode_images(loaded.pipe, latents, [torch.Generator().manual_seed(0)], result)
+    assert result.notes == ["the fp16 decode produced NaNs, so the image was decoded again in fp32"]
+    assert np.asarray(images[0]).std() > 1  # a picture, not black
+    assert vae.dtype == torch.float16  # and the VAE is back in the precision it runs in
