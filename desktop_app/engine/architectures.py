@@ -127,26 +127,29 @@ def random_pipeline(arch: str, device, dtype, folder: Path | str):
     import diffusers
     import torch
 
+    from desktop_app.engine.loader import quiet_libraries
     from desktop_app.engine.models import inspect_model
 
+    quiet_libraries()
     folder = materialize(arch, folder, weights=False)
     index = json.loads((folder / "model_index.json").read_text())
     libraries = _component_classes()
     parts = {}
-    with torch.device(device):
-        for component, (library, class_name) in _components(index):
-            cls = getattr(libraries[library], class_name)
-            target = folder / component
-            if class_name == "CLIPTokenizer":
-                parts[component] = cls.from_pretrained(target)
-            elif class_name.endswith("Scheduler"):
-                parts[component] = cls.from_config(cls.load_config(target))
-            elif library == "transformers":
-                config = json.loads((target / "config.json").read_text())
-                config.update(_token_ids(folder))
-                parts[component] = cls(transformers_config(config)).to(dtype)
-            else:
-                parts[component] = cls.from_config(cls.load_config(target)).to(dtype)
+    for component, (library, class_name) in _components(index):
+        cls = getattr(libraries[library], class_name)
+        target = folder / component
+        if class_name == "CLIPTokenizer":
+            parts[component] = cls.from_pretrained(target)
+        elif class_name.endswith("Scheduler"):  # its tables stay on the CPU, as a loaded one's do
+            parts[component] = cls.from_config(cls.load_config(target))
+        else:
+            with torch.device(device):  # the weights are made where they run ("meta": not at all)
+                if library == "transformers":
+                    config = json.loads((target / "config.json").read_text())
+                    config.update(_token_ids(folder))
+                    parts[component] = cls(transformers_config(config)).to(dtype)
+                else:
+                    parts[component] = cls.from_config(cls.load_config(target)).to(dtype)
     pipeline_cls = getattr(diffusers, index["_class_name"])
     if index["_class_name"] == "StableDiffusionPipeline":
         parts.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
