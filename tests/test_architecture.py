@@ -22,3 +22,10 @@ def test_engine_import_does_not_load_torch():
     code = "import sys, desktop_app.engine, desktop_app.app; print('torch' in sys.modules, 'PySide6' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_the_code_passes_ruff():
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent))
+    assert ruff, "ruff is not installed (pip install -e '.[test]')"
+    done = subprocess.run([ruff, "check", "desktop_app", "tests", "packaging"], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
