@@ -3,7 +3,9 @@
 The default preview applies a linear latent→RGB map (4×3 matrix plus bias) to the estimate of the
 clean latent x̂₀. On CUDA the small RGB frame is copied to pinned memory with ``non_blocking=True``
 and picked up once its CUDA event has completed, so the step loop never waits for the GPU.
-Frames are throttled by wall clock: the eye needs no more than about 15 a second.
+Frames are throttled by wall clock on a fixed cadence of 1/max_fps (a frame that comes a little
+late does not push the next one back), so steps just slower than the cadence still give nearly
+max_fps frames, and never more.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class Previewer:
         self.decode = decode  # callable: latents (B, C, h, w) → images (B, 3, H, W) in [-1, 1]
         self.every = max(1, every)
         self.min_interval = 1.0 / max_fps if max_fps > 0 else 0.0
-        self._last = -math.inf
+        self._next = -math.inf  # when the next frame is due
         self._pending: tuple[torch.cuda.Event, torch.Tensor] | None = None
         self._factors = factors
         self._matrix: torch.Tensor | None = None
@@ -57,7 +59,7 @@ class Previewer:
             return False
         if self.mode == "vae" and (step_index + 1) % self.every:
             return False
-        return time.perf_counter() - self._last >= self.min_interval
+        return time.perf_counter() >= self._next
 
     def _rgb(self, x0: torch.Tensor) -> torch.Tensor:
         if self.mode == "vae":
@@ -70,7 +72,11 @@ class Previewer:
 
     def submit(self, x0: torch.Tensor) -> np.ndarray | None:
         """Start a frame from x̂₀; returns a finished frame at once on the CPU, else None."""
-        self._last = time.perf_counter()
+        now = time.perf_counter()
+        if now - self._next > self.min_interval:  # the first frame, or a long pause: start the cadence again
+            self._next = now + self.min_interval
+        else:
+            self._next += self.min_interval
         with torch.no_grad():
             frame = to_uint8(self._rgb(x0.detach()))
         if frame.device.type != "cuda":

@@ -45,7 +45,9 @@ def create_app(argv: list[str] | None = None):
     app.setApplicationDisplayName("Diffuse Studio")
     app.setApplicationVersion(__version__)
     app.setOrganizationName("Diffuse Studio")
-    app.setDesktopFileName("io.github.diffusestudio.DiffuseStudio")  # matches packaging/linux
+    from desktop_app.desktop_entry import DESKTOP_ID
+
+    app.setDesktopFileName(DESKTOP_ID)  # the installed entry's name: the desktop shows our icon and name
     app.setWindowIcon(app_icon())
     return app, theme
 

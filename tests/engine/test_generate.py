@@ -171,3 +171,21 @@ def test_an_fp16_decode_that_overflows_is_decoded_again_in_fp32(tiny_model):
     assert result.notes == ["the fp16 decode produced NaNs, so the image was decoded again in fp32"]
     assert np.asarray(images[0]).std() > 1  # a picture, not black
     assert vae.dtype == torch.float16  # and the VAE is back in the precision it runs in
+
+
+@pytest.mark.parametrize(("step_seconds", "low", "high"), [(0.06, 48, 55), (0.01, 50, 55), (0.2, 18, 18)])
+def test_preview_cadence_keeps_close_to_the_cap_and_never_over(monkeypatch, step_seconds, low, high):
+    """With a fake clock: 15 frames/s over 3.6 s of steps is at most 54 (+1 for the first frame);
+    steps a bit slower than 1/15 s must not halve that, as restarting the wait at each frame did."""
+    from desktop_app.engine import previews
+
+    clock = [0.0]
+    monkeypatch.setattr(previews.time, "perf_counter", lambda: clock[0])
+    previewer = previews.Previewer("latent", factors={"matrix": [[0.1] * 3] * 4}, max_fps=15)
+    frames = 0
+    while clock[0] < 3.6 - 1e-9:
+        clock[0] += step_seconds
+        if previewer.due(0):
+            assert previewer.submit(torch.zeros(1, 4, 2, 2)) is not None
+            frames += 1
+    assert low <= frames <= high
