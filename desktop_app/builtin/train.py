@@ -213,7 +213,9 @@ def loss_weight(alpha_bar: torch.Tensor, recipe: arch.Recipe) -> torch.Tensor:
     with ε-prediction an error in the predicted x0 costs only SNR·|Δx0|² there, so plain L_simple
     gives almost no gradient for *where* and *what* to draw at the noise levels where the sampler
     lays the picture out (the first model ignored its position words; measured: a position word
-    moved its ε prediction by ~1e-7 MSE at t = 950, 700 and 400).
+    moved its ε prediction by ~1e-7 MSE at t = 950, 700 and 400). It did not fix that: the
+    model trained with it still ignores position words (see models/shapes/README.md, Limits),
+    though it is far better at colour and shape.
     """
     snr = alpha_bar / (1 - alpha_bar)
     weight = torch.clamp(snr, max=5.0) / snr  # min-SNR-5 weighting of L_simple
