@@ -75,7 +75,7 @@ def run_generate(args: argparse.Namespace) -> int:
     from desktop_app.engine.device import DeviceError
     from desktop_app.engine.generate import InvalidRequest
     from desktop_app.engine.models import ModelLoadError
-    from desktop_app.engine.performance import Performance, out_of_memory
+    from desktop_app.engine.performance import Performance, describe_error, out_of_memory
     from desktop_app.gallery.save import save_image
 
     model_id = args.model or GenerationRequest.model_id
@@ -105,7 +105,7 @@ def run_generate(args: argparse.Namespace) -> int:
     except Exception as exc:
         if not out_of_memory(exc):
             raise
-        print(f"error: the device ran out of memory, also in low-VRAM mode ({str(exc).splitlines()[0]}); "
+        print(f"error: the device ran out of memory, also in low-VRAM mode ({describe_error(exc)}); "
               "try a smaller size or batch, or --device cpu", file=sys.stderr)
         return 1
     if args.fast and engine.placement.device.type != "cuda":

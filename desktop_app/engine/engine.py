@@ -21,9 +21,15 @@ from desktop_app.engine.generate import (
     pick_seed,
     run_generation,
 )
-from desktop_app.engine.loader import LoadedModel, ModelCache
+from desktop_app.engine.loader import LoadedModel, ModelCache, place
 from desktop_app.engine.models import Discovery, ModelInfo, discover, resolve_model
-from desktop_app.engine.performance import VAE_TILING, Performance, free_device_memory, out_of_memory
+from desktop_app.engine.performance import (
+    VAE_TILING,
+    Performance,
+    describe_error,
+    free_device_memory,
+    out_of_memory,
+)
 from desktop_app.engine.request import GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -55,10 +61,7 @@ class Engine:
     def adopt(self, info: ModelInfo, pipe) -> None:
         """Use an already built pipeline (e.g. random weights for a benchmark) as model ``info.id``."""
         self._adopted[info.id] = info
-        loaded = LoadedModel(info, pipe.to(self.placement.device), None, self.placement)
-        if self.performance.fast and self.placement.device.type in self.performance.fast_devices:
-            loaded.enable_fast(self.performance.compile_backend)
-        self._cache.put(loaded)
+        self._cache.put(place(LoadedModel(info, pipe, None, self.placement), self.performance))
 
     def load(self, id_or_path: str) -> LoadedModel:
         started = time.perf_counter()
@@ -88,7 +91,7 @@ class Engine:
         except Exception as exc:
             if not out_of_memory(exc) or loaded.low_vram or loaded.placement.device.type == "cpu":
                 raise
-            oom = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            oom = describe_error(exc)
         if oom:  # outside the except block, so the failed run's tensors can be freed
             log.warning("out of memory on %s (%s); retrying once in low-VRAM mode", loaded.placement.device, oom)
             free_device_memory()

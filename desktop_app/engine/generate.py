@@ -20,7 +20,7 @@ from PIL import Image
 
 from desktop_app.engine.loader import LoadedModel
 from desktop_app.engine.models import ModelInfo
-from desktop_app.engine.performance import out_of_memory, wants_tiling
+from desktop_app.engine.performance import describe_error, out_of_memory, wants_tiling
 from desktop_app.engine.previews import Previewer
 from desktop_app.engine.request import MAX_SEED, GenerationRequest, Problem
 from desktop_app.engine.schedulers import build_scheduler, get_spec
@@ -211,7 +211,7 @@ def _run(
                     if out_of_memory(exc):
                         raise
                     loaded.disable_fast()
-                    result.notes.append(f"fast mode is off for this model: the compiled UNet failed ({_describe(exc)}); "
+                    result.notes.append(f"fast mode is off for this model: the compiled UNet failed ({describe_error(exc)}); "
                                         "the normal path made this image")
                     noise_pred = pipe.unet(*unet_args, **unet_kwargs)[0]
                 if warm_up:
@@ -248,15 +248,6 @@ def _run(
     result.seeds = [request.seed + k for k in range(batch)]
     result.timings["total"] = time.perf_counter() - started
     return result
-
-
-def _describe(exc: BaseException, limit: int = 200) -> str:
-    """The root cause of ``exc`` in one line: torch.compile wraps the real error in its own."""
-    while (inner := getattr(exc, "inner_exception", None) or exc.__cause__) is not None:
-        exc = inner
-    text = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _classifier_guidance(classifier, target, x_t, t, noise_pred, scheduler, scale):

@@ -94,13 +94,17 @@ def load_model(info: ModelInfo, placement: Placement, performance: Performance |
             raise
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise ModelLoadError(folder, f"the classifier could not be loaded: {exc}") from exc
-    performance = performance or Performance()
-    loaded = LoadedModel(info, pipe, classifier, placement)
+    return place(LoadedModel(info, pipe, classifier, placement), performance or Performance())
+
+
+def place(loaded: LoadedModel, performance: Performance) -> LoadedModel:
+    """Put a freshly built pipeline on its device the way ``performance`` asks (offloaded in
+    low-VRAM mode, else moved), then compile it when fast mode applies there."""
     if performance.low_vram:
         loaded.enable_low_vram()
     else:
         _move_or_offload(loaded)
-    if performance.fast and placement.device.type in performance.fast_devices and not loaded.low_vram:
+    if performance.fast and loaded.placement.device.type in performance.fast_devices and not loaded.low_vram:
         loaded.enable_fast(performance.compile_backend)
     return loaded
 

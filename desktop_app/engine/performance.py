@@ -46,6 +46,16 @@ def out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, oom) or (isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
 
 
+def describe_error(exc: BaseException, limit: int = 200) -> str:
+    """The root cause of ``exc`` in one line, with its type: torch.compile wraps the real error in
+    its own, and some errors have an empty or many-line message."""
+    while (inner := getattr(exc, "inner_exception", None) or exc.__cause__) is not None:
+        exc = inner
+    text = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def free_device_memory() -> None:
     import gc
 
