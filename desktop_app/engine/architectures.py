@@ -81,16 +81,9 @@ def materialize(arch: str, folder: Path | str, *, weights: bool = True, seed: in
             continue
         if not weights or library is None:
             continue
-        cls = getattr(libraries[library], class_name)
-        if library == "transformers":
-            config = json.loads((target / "config.json").read_text())
-            config.update(_token_ids(tmp))
-            model = cls(transformers_config(config))
-        elif class_name.endswith("Scheduler"):
+        if class_name.endswith("Scheduler"):
             continue
-        else:
-            model = cls.from_config(cls.load_config(target))
-        model.save_pretrained(target)
+        _network(getattr(libraries[library], class_name), library, target, tmp).save_pretrained(target)
     if name:
         (tmp / "diffuse_studio.json").write_text(json.dumps({"name": name}))
     if folder.exists():
@@ -103,6 +96,15 @@ def _components(index: dict):
     """The (name, (library, class)) pairs of a model_index, tokenizers first."""
     found = [(k, v) for k, v in index.items() if not k.startswith("_") and isinstance(v, list) and v[0] is not None]
     return sorted(found, key=lambda item: item[1][1] != "CLIPTokenizer")
+
+
+def _network(cls, library: str, target: Path, folder: Path):
+    """A network of class ``cls`` with random weights, from its config in ``target``."""
+    if library == "transformers":
+        config = json.loads((target / "config.json").read_text())
+        config.update(_token_ids(folder))
+        return cls(transformers_config(config))
+    return cls.from_config(cls.load_config(target))
 
 
 def _token_ids(folder: Path) -> dict:
@@ -144,12 +146,7 @@ def random_pipeline(arch: str, device, dtype, folder: Path | str):
             parts[component] = cls.from_config(cls.load_config(target))
         else:
             with torch.device(device):  # the weights are made where they run ("meta": not at all)
-                if library == "transformers":
-                    config = json.loads((target / "config.json").read_text())
-                    config.update(_token_ids(folder))
-                    parts[component] = cls(transformers_config(config)).to(dtype)
-                else:
-                    parts[component] = cls.from_config(cls.load_config(target)).to(dtype)
+                parts[component] = _network(cls, library, target, folder).to(dtype)
     pipeline_cls = getattr(diffusers, index["_class_name"])
     if index["_class_name"] == "StableDiffusionPipeline":
         parts.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
@@ -162,6 +159,3 @@ def build_sd_folder(folder: Path | str, arch: str = "tiny-sd", *, seed: int = 0,
     """A tiny model folder with random weights (for tests and trying the app without a model)."""
     return materialize(arch, folder, weights=True, seed=seed, name=name)
 
-
-def build_arch_folder(arch: str, folder: Path | str) -> Path:
-    return build_sd_folder(Path(folder) / arch, arch)
