@@ -225,7 +225,9 @@ def _run(
                 noise_pred = uncond + request.guidance_scale * (cond - uncond)
             x_t = model_input[batch:] if do_cfg else model_input
             if classifier_target is not None:
-                noise_pred = _classifier_guidance(loaded.classifier, classifier_target, x_t, t, noise_pred, scheduler, request.classifier_scale)
+                noise_pred = _classifier_guidance(
+                    loaded.classifier, classifier_target, x_t, t, noise_pred, scheduler, request.classifier_scale, prediction_type
+                )
             want_preview = previewer.due(i)
             output = scheduler.step(noise_pred, t, latents, **step_kwargs, return_dict=True)
             latents = output.prev_sample
@@ -250,15 +252,22 @@ def _run(
     return result
 
 
-def _classifier_guidance(classifier, target, x_t, t, noise_pred, scheduler, scale):
-    """ε̂ = ε − s·√(1−ᾱ_t)·∇ₓ log p_φ(c | x_t)."""
+def _classifier_guidance(classifier, target, x_t, t, noise_pred, scheduler, scale, prediction_type="epsilon"):
+    """ε̂ = ε − s·√(1−ᾱ_t)·∇ₓ log p_φ(c | x_t).
+
+    A v-predicting model's output is v = (ε − √(1−ᾱ)·x_t)/√ᾱ for a fixed x_t, so the same
+    shift of ε moves v by that shift divided by √ᾱ.
+    """
     with torch.enable_grad():
         x = x_t.detach().float().requires_grad_(True)
         timestep = torch.full((x.shape[0],), float(t), device=x.device)
         log_p = classifier.log_prob(x, timestep, target).sum()
         (grad,) = torch.autograd.grad(log_p, x)
-    sigma = (1 - _alpha_bar(scheduler, t)).sqrt().to(x.device)
-    return noise_pred - (scale * sigma * grad).to(noise_pred.dtype)
+    alpha_bar = _alpha_bar(scheduler, t).to(x.device)
+    shift = scale * (1 - alpha_bar).sqrt() * grad
+    if prediction_type == "v_prediction":
+        shift = shift / alpha_bar.sqrt()
+    return noise_pred - shift.to(noise_pred.dtype)
 
 
 def _decode_images(pipe, latents: torch.Tensor, generators, result: GenerationResult) -> list[Image.Image]:

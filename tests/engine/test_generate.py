@@ -189,3 +189,27 @@ def test_preview_cadence_keeps_close_to_the_cap_and_never_over(monkeypatch, step
             assert previewer.submit(torch.zeros(1, 4, 2, 2)) is not None
             frames += 1
     assert low <= frames <= high
+
+
+@pytest.mark.parametrize("t", [999, 500, 20])
+def test_classifier_guidance_moves_a_v_prediction_the_same_as_an_epsilon_prediction(t):
+    """For one x_t, guiding v must imply the same guided x₀ as guiding ε does."""
+    from desktop_app.engine.classifier import LatentClassifier
+    from desktop_app.engine.generate import _alpha_bar, _classifier_guidance, _x0_estimate
+
+    torch.manual_seed(0)
+    classifier = LatentClassifier({"shape": ["circle", "square"]}, in_channels=4, width=8, t_dim=16).eval()
+    scheduler = build_scheduler("DDPM", {"num_train_timesteps": 1000, "beta_schedule": "linear"})
+    x_t, eps = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8)
+    t = torch.tensor(t)
+    alpha_bar = _alpha_bar(scheduler, t)
+    v = (eps - (1 - alpha_bar).sqrt() * x_t) / alpha_bar.sqrt()
+    assert torch.allclose(_x0_estimate(x_t, v, alpha_bar, "v_prediction"), _x0_estimate(x_t, eps, alpha_bar, "epsilon"), atol=1e-3)
+
+    target = {"shape": 1}
+    guided_eps = _classifier_guidance(classifier, target, x_t, t, eps, scheduler, 5.0, "epsilon")
+    guided_v = _classifier_guidance(classifier, target, x_t, t, v, scheduler, 5.0, "v_prediction")
+    assert not torch.allclose(guided_eps, eps)
+    x0_eps = _x0_estimate(x_t, guided_eps, alpha_bar, "epsilon")
+    x0_v = _x0_estimate(x_t, guided_v, alpha_bar, "v_prediction")
+    assert torch.allclose(x0_v, x0_eps, rtol=1e-3, atol=1e-3 * float(x0_eps.abs().max()))
