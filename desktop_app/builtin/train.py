@@ -5,8 +5,8 @@ Stages, each checkpointed in the work folder so an interrupted run resumes where
 1. tokenizer   BPE over the grammar (seconds)
 2. vae         AutoencoderKL, L1 + MSE reconstruction + a small KL term
 3. latents     a fixed pool of scenes, rendered and encoded once by the frozen VAE
-4. unet        text encoder + UNet together, L_simple (ε-prediction MSE, min-SNR-5 weighted and
-               boosted at high noise, see loss_weight),
+4. unet        text encoder + UNet together, v-prediction MSE (L_simple reparametrised, weighted
+               so every noise level counts, see loss_weight),
                caption replaced by "" 12% of the time (classifier-free guidance), EMA weights
 5. classifier  the noise-aware latent classifier (main object's shape and colour)
 6. export      preview factors by least squares, then the model folder, written atomically
@@ -18,6 +18,7 @@ uninterrupted one.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -32,7 +33,23 @@ import torch
 from desktop_app.builtin import architecture as arch
 from desktop_app.builtin.data import SIZE, ShapesDataset, caption, render
 
-CHECKPOINT_EVERY = 100
+CHECKPOINT_EVERY = 100  # steps (VAE, classifier)
+CHECKPOINT_SECONDS = 60.0  # UNet: by time, since a step takes 0.5 s on a CPU and 30 ms on a GPU
+
+
+class Every:
+    """True at most once per ``seconds`` of wall-clock time."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.last = time.monotonic()
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now - self.last < self.seconds:
+            return False
+        self.last = now
+        return True
 
 
 def log(work: Path, stage: str, **values) -> None:
@@ -65,6 +82,45 @@ def save_checkpoint(path: Path, state: dict) -> None:
 
 
 # --- stages -----------------------------------------------------------------------------------
+
+
+def start_from_model(work: Path, folder: Path, recipe: arch.Recipe) -> None:
+    """Fine-tuning: put a trained model folder's parts into the work folder as finished stages.
+
+    Its tokenizer and VAE are kept as they are (``vae.done.pt``); its text encoder, UNet and
+    classifier become the starting weights of their stages (``init.pt``), and its latent scaling
+    factor is kept, since the UNet was trained on latents scaled by it. Only done once per work
+    folder: a resumed run goes on from its own checkpoints.
+    """
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    from desktop_app.engine.classifier import LatentClassifier
+
+    if (work / "init.pt").exists():
+        return
+    if not (folder / "model_index.json").exists():
+        raise SystemExit(f"--init-from {folder}: not a model folder (no model_index.json)")
+    shutil.copytree(folder / "tokenizer", work / "tokenizer", dirs_exist_ok=True)
+    vae = AutoencoderKL.from_pretrained(str(folder / "vae"), torch_dtype=torch.float32)
+    if tuple(vae.config.block_out_channels) != tuple(recipe.vae_channels):
+        raise SystemExit(f"--init-from {folder}: its VAE has blocks {vae.config.block_out_channels}, the recipe "
+                         f"{recipe.vae_channels}; use --set vae_channels=...")  # fmt: skip
+    save_checkpoint(work / "vae.done.pt", vae.state_dict())
+    init = {
+        "scaling_factor": float(vae.config.scaling_factor),
+        "unet": UNet2DConditionModel.from_pretrained(str(folder / "unet"), torch_dtype=torch.float32).state_dict(),
+        "text_encoder": CLIPTextModel.from_pretrained(str(folder / "text_encoder"), dtype=torch.float32).state_dict(),
+    }
+    if (folder / "classifier" / "config.json").exists():
+        init["classifier"] = {k: v.float() for k, v in LatentClassifier.load(folder / "classifier").state_dict().items()}
+    save_checkpoint(work / "init.pt", init)
+    log(work, "init", folder=str(folder))
+
+
+def _init_state(work: Path, part: str):
+    path = work / "init.pt"
+    return torch.load(path, map_location="cpu").get(part) if path.exists() else None
 
 
 def stage_tokenizer(work: Path):
@@ -187,7 +243,8 @@ def stage_latents(work: Path, recipe: arch.Recipe, seed: int, device: str, vae) 
             bar.update(count)
     bar.close()
     latents = torch.cat(chunks)
-    scaling = float(1.0 / latents.std())
+    kept = _init_state(work, "scaling_factor")
+    scaling = float(kept) if kept is not None else float(1.0 / latents.std())
     pool = {"latents": latents, "scenes": scenes, "scaling_factor": scaling, "seed": seed + 1}
     torch.save(pool, path)
     log(work, "latents", count=len(scenes), scaling_factor=scaling, mean=latents.mean().item())
@@ -206,34 +263,51 @@ def _text_batch(tokenizer, scenes, rng: np.random.Generator, dropout: float) -> 
 
 
 def loss_weight(alpha_bar: torch.Tensor, recipe: arch.Recipe) -> torch.Tensor:
-    """Per-sample weight of the ε-prediction MSE.
+    """Per-sample weight of the MSE on the UNet's output (ε or v, ``recipe.prediction_type``).
 
-    min-SNR-5 where the signal is strong (SNR > 5 counts less). Where it is weak (SNR below
-    ``recipe.snr_floor``) the weight rises as snr_floor / SNR, capped at ``recipe.high_noise_cap``:
-    with ε-prediction an error in the predicted x0 costs only SNR·|Δx0|² there, so plain L_simple
-    gives almost no gradient for *where* and *what* to draw at the noise levels where the sampler
-    lays the picture out (the first model ignored its position words; measured: a position word
-    moved its ε prediction by ~1e-7 MSE at t = 950, 700 and 400). It did not fix that: the
-    model trained with it still ignores position words (see models/shapes/README.md, Limits),
-    though it is far better at colour and shape.
+    What matters is the weight each noise level gets on the error of the implied x₀:
+    ε-MSE = SNR·x₀-MSE and v-MSE = (1 + SNR)·x₀-MSE. With ε-prediction and min-SNR-γ
+    weighting, a level with SNR 1e-3 gets a thousandth of the weight on x₀ that a clean level gets,
+    and those nearly pure-noise levels are where the sampler decides *where* things go: the
+    first two Shapes models trained that way ignored their position words entirely (the object
+    landed where the seed put it, whatever the prompt said). With v-prediction the weight here is
+    min(1, γ/SNR), so the x₀ weight is 1 + SNR up to SNR = γ and about γ above it: nearly flat
+    across noise levels, and no level swamps the others.
     """
     snr = alpha_bar / (1 - alpha_bar)
-    weight = torch.clamp(snr, max=5.0) / snr  # min-SNR-5 weighting of L_simple
-    if recipe.snr_floor > 0:
-        weight = weight * torch.clamp(recipe.snr_floor / snr, min=1.0, max=recipe.high_noise_cap)
-    return weight
+    if recipe.prediction_type == "v_prediction":
+        return torch.clamp(recipe.snr_gamma / snr, max=1.0)
+    return torch.clamp(snr, max=recipe.snr_gamma) / snr  # min-SNR-γ for ε
+
+
+def training_target(scheduler, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, prediction_type: str):
+    if prediction_type == "v_prediction":
+        return scheduler.get_velocity(x0, noise, t)
+    return noise
 
 
 def _ema_update(ema: dict, model: torch.nn.Module, decay: float) -> None:
     with torch.no_grad():
+        floats, targets = [], []
         for name, value in model.state_dict().items():
             if value.dtype.is_floating_point:
-                ema[name].mul_(decay).add_(value, alpha=1 - decay)
+                floats.append(ema[name])
+                targets.append(value)
             else:
                 ema[name].copy_(value)
+        torch._foreach_lerp_(floats, targets, 1 - decay)  # ema ← decay·ema + (1 − decay)·value
 
 
-def stage_unet(work: Path, recipe: arch.Recipe, seed: int, device: str, tokenizer, pool: dict):
+def fit_steps(step: int, total: int, seconds_per_step: float, seconds_left: float) -> int:
+    """How many steps in all fit: ``total``, or fewer if the rest would run past the time left."""
+    return max(step + 1, min(total, step + int(0.97 * seconds_left / seconds_per_step)))
+
+
+def stage_unet(
+    work: Path, recipe: arch.Recipe, seed: int, device: str, tokenizer, pool: dict, time_limit: float = 0.0
+):
+    """Train; with ``time_limit`` (seconds), the step count is cut to what fits, measured once the
+    learning-rate warm-up is over (the schedule up to there does not depend on the step count)."""
     vocab = tokenizer.get_vocab()
     text_encoder = arch.make_text_encoder(
         recipe, len(vocab), vocab[tokenizer.bos_token], vocab[tokenizer.eos_token]
@@ -246,14 +320,18 @@ def stage_unet(work: Path, recipe: arch.Recipe, seed: int, device: str, tokenize
         text_encoder.load_state_dict(state["text_encoder"])
         return unet.eval(), text_encoder.eval()
     torch.manual_seed(seed)
-    scheduler = arch.make_scheduler()
+    for part, model in (("unet", unet), ("text_encoder", text_encoder)):
+        state = _init_state(work, part)
+        if state is not None:
+            model.load_state_dict(state)
+    scheduler = arch.make_scheduler(recipe.prediction_type)
     alphas = scheduler.alphas_cumprod.to(device)
     params = list(unet.parameters()) + list(text_encoder.parameters())
     opt = torch.optim.AdamW(params, lr=recipe.unet_lr, betas=(0.9, 0.99), weight_decay=0.01)
     ema = {"unet": {k: v.detach().clone() for k, v in unet.state_dict().items()},
            "text_encoder": {k: v.detach().clone() for k, v in text_encoder.state_dict().items()}}  # fmt: skip
     ckpt_path = work / "unet.ckpt.pt"
-    start = 0
+    start, total = 0, recipe.unet_steps
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device)
         unet.load_state_dict(ckpt["unet"])
@@ -261,19 +339,30 @@ def stage_unet(work: Path, recipe: arch.Recipe, seed: int, device: str, tokenize
         opt.load_state_dict(ckpt["opt"])
         ema = ckpt["ema"]
         start = ckpt["step"]
-    latents = pool["latents"] * pool["scaling_factor"]
+        total = ckpt.get("total", total)
+    latents = (pool["latents"] * pool["scaling_factor"]).to(device)
     scenes = pool["scenes"]
-    bar = progress("unet", recipe.unet_steps, start)
+    checkpoint_due = Every(CHECKPOINT_SECONDS)
+    bar = progress("unet", total, start)
     unet.train()
     text_encoder.train()
-    for step in range(start, recipe.unet_steps):
+    began, fit_at = time.monotonic(), max(recipe.unet_warmup, start + 20)
+    step = start
+    while step < total:
+        if time_limit and step == fit_at:
+            elapsed = time.monotonic() - began
+            fitted = fit_steps(step, total, elapsed / (step - start), time_limit - elapsed)
+            if fitted < total:
+                total = fitted
+                bar.total = total
+                log(work, "unet", step=step, note=f"cut to {total} steps to fit the time limit of {time_limit:.0f} s")
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, recipe.unet_steps, recipe.unet_lr, warmup=recipe.unet_warmup)
+            group["lr"] = lr_at(step, total, recipe.unet_lr, warmup=recipe.unet_warmup)
         rng = np.random.default_rng([seed, 4, step])
         index = rng.integers(len(scenes), size=recipe.unet_batch)
         ids = _text_batch(tokenizer, [scenes[i] for i in index], rng, recipe.caption_dropout).to(device)
         generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
-        x0 = latents[torch.from_numpy(index)].to(device)
+        x0 = latents[torch.from_numpy(index).to(device)]
         noise = torch.randn(x0.shape, generator=generator).to(device)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (len(index),), generator=generator).to(
             device
@@ -282,7 +371,8 @@ def stage_unet(work: Path, recipe: arch.Recipe, seed: int, device: str, tokenize
         context = text_encoder(ids).last_hidden_state
         pred = unet(xt, t, context).sample
         weight = loss_weight(alphas[t], recipe)
-        per_item = (pred - noise).pow(2).mean(dim=(1, 2, 3))
+        target = training_target(scheduler, x0, noise, t, recipe.prediction_type)
+        per_item = (pred - target).pow(2).mean(dim=(1, 2, 3))
         loss = (weight * per_item).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -292,23 +382,19 @@ def stage_unet(work: Path, recipe: arch.Recipe, seed: int, device: str, tokenize
         _ema_update(ema["unet"], unet, decay)
         _ema_update(ema["text_encoder"], text_encoder, decay)
         bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.4f}", mse=f"{per_item.mean().item():.4f}")
-        if step % 20 == 0:
-            log(
-                work,
-                "unet",
-                step=step,
-                loss=loss.item(),
-                mse=per_item.mean().item(),
-                lr=opt.param_groups[0]["lr"],
-            )
-        if (step + 1) % CHECKPOINT_EVERY == 0 or step + 1 == recipe.unet_steps:
+        if step % 20 == 0:  # .item() waits for the GPU, so not every step
+            values = {"loss": loss.item(), "mse": per_item.mean().item()}
+            bar.set_postfix({k: f"{v:.4f}" for k, v in values.items()})
+            log(work, "unet", step=step, **values, lr=opt.param_groups[0]["lr"])
+        step += 1
+        if checkpoint_due() or step == total:
             state = {
                 "unet": unet.state_dict(),
                 "text_encoder": text_encoder.state_dict(),
                 "opt": opt.state_dict(),
                 "ema": ema,
-                "step": step + 1,
+                "step": step,
+                "total": total,
             }
             save_checkpoint(ckpt_path, state)
             save_checkpoint(work / "unet.ema.pt", ema)  # for looking at samples while it trains
@@ -331,6 +417,9 @@ def stage_classifier(work: Path, recipe: arch.Recipe, seed: int, device: str, po
     if done.exists():
         model.load_state_dict(torch.load(done, map_location=device))
         return model.eval()
+    state = _init_state(work, "classifier")
+    if state is not None:
+        model.load_state_dict(state)
     scheduler = arch.make_scheduler()
     latents = pool["latents"] * pool["scaling_factor"]
     shape_labels = torch.tensor([SHAPES.index(s.main.shape) for s in pool["scenes"]])
@@ -391,14 +480,16 @@ def fit_preview_factors(pool: dict, count: int = 2000) -> dict:
 
 
 def export(
-    out: Path, work: Path, tokenizer, vae, text_encoder, unet, classifier, pool: dict, preview: dict
+    out: Path, work: Path, recipe: arch.Recipe, tokenizer, vae, text_encoder, unet, classifier, pool: dict,
+    preview: dict,
 ) -> Path:
     """Write the model folder next to ``out`` and swap it in, so a crash never leaves half a model."""
     from diffusers import StableDiffusionPipeline
 
     vae.register_to_config(scaling_factor=pool["scaling_factor"])
     pipe = StableDiffusionPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=arch.make_scheduler(),
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+        scheduler=arch.make_scheduler(recipe.prediction_type),
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -431,6 +522,25 @@ def default_out() -> Path:
     return Path(__file__).resolve().parents[2] / "models" / "shapes"
 
 
+def with_overrides(recipe: arch.Recipe, overrides: list[str]) -> arch.Recipe:
+    """The recipe with ``FIELD=VALUE`` changes applied, each value read as its field's type."""
+    fields = {f.name: getattr(recipe, f.name) for f in dataclasses.fields(recipe)}
+    changes = {}
+    for item in overrides:
+        name, sep, text = item.partition("=")
+        if not sep or name not in fields:
+            raise ValueError(f"--set {item}: expected FIELD=VALUE with FIELD one of {', '.join(fields)}")
+        current = fields[name]
+        try:
+            if isinstance(current, tuple):
+                changes[name] = tuple(int(v) for v in text.split(","))
+            else:
+                changes[name] = type(current)(text)
+        except ValueError:
+            raise ValueError(f"--set {item}: {text!r} is not a valid {type(current).__name__}") from None
+    return dataclasses.replace(recipe, **changes)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from desktop_app import paths
 
@@ -452,8 +562,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--stop-after", default=None, choices=["tokenizer", "vae", "latents", "unet", "classifier"]
     )
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+        help="change one field of the recipe, e.g. --set unet_steps=5000 --set unet_channels=32,64,128",
+    )
+    parser.add_argument(
+        "--init-from", type=Path, default=None, metavar="MODEL_FOLDER",
+        help="fine-tune: keep this model's tokenizer and VAE, start the UNet, text encoder and classifier from it",
+    )
+    parser.add_argument(
+        "--unet-time-limit", type=float, default=0.0, metavar="SECONDS",
+        help="cut the UNet stage's step count to what fits in this many seconds (0: no limit)",
+    )
     args = parser.parse_args(argv)
     args.recipe = args.recipe or ("gpu" if args.device == "cuda" else "cpu")
+    try:
+        args.recipe_values = with_overrides(arch.RECIPES[args.recipe], args.overrides)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.work_dir is None:
         args.work_dir = paths.cache_dir() / f"shapes-train-{args.recipe}-seed{args.seed}"
     return args
@@ -463,9 +589,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    recipe = arch.RECIPES[args.recipe]
+    recipe = args.recipe_values
     work = args.work_dir
     work.mkdir(parents=True, exist_ok=True)
+    log(work, "recipe", name=args.recipe, **dataclasses.asdict(recipe))
+    if args.init_from is not None:
+        start_from_model(work, args.init_from, recipe)
     print(f"work folder: {work}", file=sys.stderr)
     began = time.time()
 
@@ -484,7 +613,9 @@ def main(argv: list[str] | None = None) -> int:
     pool = timed("latents", stage_latents, work, recipe, args.seed, args.device, vae)
     if args.stop_after == "latents":
         return 0
-    unet, text_encoder = timed("unet", stage_unet, work, recipe, args.seed, args.device, tokenizer, pool)
+    unet, text_encoder = timed(
+        "unet", stage_unet, work, recipe, args.seed, args.device, tokenizer, pool, args.unet_time_limit
+    )
     if args.stop_after == "unet":
         return 0
     classifier = timed("classifier", stage_classifier, work, recipe, args.seed, args.device, pool)
@@ -493,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
     preview = fit_preview_factors(pool)
     log(work, "preview", **preview)
     out = export(
-        args.out, work, tokenizer, vae.cpu(), text_encoder.cpu(), unet.cpu(), classifier.cpu(), pool, preview
+        args.out, work, recipe, tokenizer, vae.cpu(), text_encoder.cpu(), unet.cpu(), classifier.cpu(), pool, preview
     )
     log(work, "timing", name="total (this invocation)", seconds=round(time.time() - began, 1))
     print(f"wrote {out} in {time.time() - began:.0f} s", file=sys.stderr)

@@ -34,3 +34,42 @@ def test_tiny_recipe_resumes_and_writes_a_loadable_model_folder(tmp_path):
                                 classifier_target="circle", classifier_scale=1.0)  # fmt: skip
     result = Engine(device="cpu").run(request)
     assert result.images[0].size == (64, 64)
+    scheduler = json.loads((out / "scheduler" / "scheduler_config.json").read_text())
+    assert scheduler["prediction_type"] == "v_prediction"
+
+
+def test_a_time_limit_cuts_the_unet_stage_and_the_log_says_so(tmp_path):
+    work, out = tmp_path / "work", tmp_path / "model"
+    args = ["--recipe", "tiny", "--work-dir", str(work), "--out", str(out), "--threads", "1",
+            "--set", "unet_steps=400", "--set", "unet_warmup=5", "--stop-after", "unet"]  # fmt: skip
+    assert main([*args, "--unet-time-limit", "0.01"]) == 0
+    lines = [json.loads(line) for line in (work / "train_log.jsonl").read_text().splitlines()]
+    assert lines[0]["stage"] == "recipe" and lines[0]["unet_steps"] == 400
+    assert any("cut to 21 steps" in line.get("note", "") for line in lines)
+    import torch
+
+    assert torch.load(work / "unet.ckpt.pt", weights_only=False)["step"] == 21
+
+
+def test_init_from_a_model_folder_starts_every_part_from_its_weights(tmp_path):
+    """With no steps to train, a fine-tune writes back exactly the model it started from."""
+    from safetensors.torch import load_file
+
+    source, copy = tmp_path / "source", tmp_path / "copy"
+    common = ["--recipe", "tiny", "--threads", "1"]
+    assert main([*common, "--work-dir", str(tmp_path / "w1"), "--out", str(source)]) == 0
+    assert main([*common, "--work-dir", str(tmp_path / "w2"), "--out", str(copy), "--init-from", str(source),
+                 "--set", "unet_steps=0", "--set", "classifier_steps=0"]) == 0  # fmt: skip
+
+    for part, name in [("unet", "diffusion_pytorch_model"), ("vae", "diffusion_pytorch_model"),
+                       ("text_encoder", "model"), ("classifier", "model")]:  # fmt: skip
+        a, b = load_file(source / part / f"{name}.safetensors"), load_file(copy / part / f"{name}.safetensors")
+        assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a), part
+    vae_config = (json.loads((d / "vae" / "config.json").read_text()) for d in (source, copy))
+    assert next(vae_config)["scaling_factor"] == next(vae_config)["scaling_factor"]
+    assert (source / "tokenizer" / "vocab.json").read_text() == (copy / "tokenizer" / "vocab.json").read_text()
+
+
+def test_init_from_a_folder_that_is_not_a_model_says_so(tmp_path):
+    with pytest.raises(SystemExit, match="not a model folder"):
+        main(["--recipe", "tiny", "--work-dir", str(tmp_path / "w"), "--out", str(tmp_path / "o"), "--init-from", str(tmp_path)])
