@@ -92,7 +92,7 @@ class ParametersPanel(QWidget):
         return label
 
     def _build(self) -> None:
-        self.prompt = PromptEdit("Describe the image, e.g. “a red circle on the left and a blue square”", 3)
+        self.prompt = PromptEdit("Describe the image, e.g. “a red circle on the left on a white background”", 3)
         self.prompt.setToolTip("What the image should show. Ctrl+Enter generates.")
         self.negative = PromptEdit("What the image should not show (optional)", 2)
         self.negative.setToolTip("Classifier-free guidance steers away from this text. Ctrl+Enter generates.")

@@ -33,7 +33,7 @@ PREVIEW_LABELS = {"latent": "Fast (latent → RGB)", "vae": "Full decode (slower
 def first_run_text() -> str:
     return (
         "<b>Welcome to Diffuse Studio.</b> The built-in <i>Shapes</i> model works offline, on any computer: "
-        "type a prompt such as “a red circle on the left and a blue square” and press Generate. "
+        "type a prompt such as “a big yellow star in the top right corner” and press Generate. "
         "To use Stable Diffusion models, drop their folders (diffusers layout) into "
         f"<a href='{paths.user_models_dir().as_uri()}'>{paths.user_models_dir()}</a>, "
         "or add a folder in <b>Settings → Model folders</b>."

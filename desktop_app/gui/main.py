@@ -17,7 +17,7 @@ _STARTED = time.perf_counter()
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m desktop_app.gui.main", description="Open the Diffuse Studio window.")
     p.add_argument("--screenshot", metavar="PATH", help="generate once, save a picture of the window to PATH, quit")
-    p.add_argument("--prompt", default="a red circle on the left and a blue square", help="with --screenshot")
+    p.add_argument("--prompt", default="a big yellow star in the top right corner", help="with --screenshot")
     p.add_argument("--model", default=None, help="model id or folder to select (with --screenshot)")
     p.add_argument("--models-dir", action="append", default=[], help="an extra model folder for this run")
     p.add_argument("--steps", type=int, default=None)
