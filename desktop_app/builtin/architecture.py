@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from desktop_app.builtin.data import COLOURS, SHAPES, SIZE
+from desktop_app.builtin.data import COLOURS, COUNT_WEIGHTS, SHAPES, SIZE
 from desktop_app.builtin.tokenizer import MAX_LENGTH
 
 
@@ -19,6 +19,7 @@ class Recipe:
     vae_full_steps: int = 200
     vae_lr: float = 1e-3
     pool_size: int = 24_000
+    pool_object_counts: tuple[float, ...] = COUNT_WEIGHTS  # share of 1-, 2- and 3-object scenes
     text_width: int = 128
     text_layers: int = 2
     unet_channels: tuple[int, ...] = (32, 64, 128)

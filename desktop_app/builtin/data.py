@@ -48,6 +48,7 @@ CELLS: dict[str, tuple[int, int]] = {
 CELL_CENTRES = (13.0, 32.0, 51.0)
 JITTER = 2.0
 GAP = 3.0  # minimum free pixels between two objects, so none touch
+COUNT_WEIGHTS = (0.5, 0.35, 0.15)  # how often a scene holds one, two or three objects
 
 SHAPE_WORDS = {
     "circle": ("circle", "disc"),
@@ -148,15 +149,18 @@ def is_held_out(scene: Scene) -> bool:
     return held_out_pair((main.colour, main.shape), (second.colour, second.shape))
 
 
-def random_scene(rng: np.random.Generator, allow_held_out: bool = False) -> Scene:
+def random_scene(
+    rng: np.random.Generator, allow_held_out: bool = False, count_weights: tuple[float, ...] = COUNT_WEIGHTS
+) -> Scene:
     while True:
-        scene = _random_scene(rng)
+        scene = _random_scene(rng, count_weights)
         if allow_held_out or not is_held_out(scene):
             return scene
 
 
-def _random_scene(rng: np.random.Generator) -> Scene:
-    count = int(rng.choice([1, 2, 3], p=[0.5, 0.35, 0.15]))
+def _random_scene(rng: np.random.Generator, count_weights: tuple[float, ...]) -> Scene:
+    weights = np.asarray(count_weights, dtype=float)
+    count = int(rng.choice([1, 2, 3], p=weights / weights.sum()))
     background = str(rng.choice(list(BACKGROUNDS)))
     cells = list(CELLS)
     while True:
@@ -291,12 +295,13 @@ def canonical_caption(scene: Scene, positions: bool = True) -> str:
 class ShapesDataset:
     """Endless and deterministic: item i of seed s is always the same scene and picture."""
 
-    def __init__(self, seed: int = 0, allow_held_out: bool = False):
+    def __init__(self, seed: int = 0, allow_held_out: bool = False, count_weights: tuple[float, ...] = COUNT_WEIGHTS):
         self.seed = seed
         self.allow_held_out = allow_held_out
+        self.count_weights = count_weights
 
     def scene(self, index: int) -> Scene:
-        return random_scene(np.random.default_rng([self.seed, index]), self.allow_held_out)
+        return random_scene(np.random.default_rng([self.seed, index]), self.allow_held_out, self.count_weights)
 
     def item(self, index: int) -> tuple[np.ndarray, str, Scene]:
         scene = self.scene(index)

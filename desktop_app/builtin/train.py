@@ -231,7 +231,7 @@ def stage_latents(work: Path, recipe: arch.Recipe, seed: int, device: str, vae) 
     path = work / "latents.pt"
     if path.exists():
         return torch.load(path, weights_only=False)
-    data = ShapesDataset(seed + 1)
+    data = ShapesDataset(seed + 1, count_weights=recipe.pool_object_counts)
     scenes, chunks = [], []
     bar = progress("latents", recipe.pool_size, 0)
     with torch.no_grad():
@@ -533,7 +533,7 @@ def with_overrides(recipe: arch.Recipe, overrides: list[str]) -> arch.Recipe:
         current = fields[name]
         try:
             if isinstance(current, tuple):
-                changes[name] = tuple(int(v) for v in text.split(","))
+                changes[name] = tuple(type(current[0])(v) for v in text.split(","))
             else:
                 changes[name] = type(current)(text)
         except ValueError:

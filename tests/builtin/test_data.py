@@ -44,3 +44,11 @@ def test_pictures_are_anti_aliased():
     image, _, _ = ShapesDataset(5).item(0)
     colours = {tuple(p) for p in image.reshape(-1, 3)}
     assert len(colours) > 2 + 10  # edge pixels blend object and background
+
+
+def test_count_weights_set_how_many_objects_a_scene_holds():
+    only_pairs = ShapesDataset(seed=3, count_weights=(0, 1, 0))
+    assert {len(only_pairs.scene(i).objects) for i in range(50)} == {2}
+    default = ShapesDataset(seed=3)
+    counts = [len(default.scene(i).objects) for i in range(400)]
+    assert 0.4 < counts.count(1) / 400 < 0.6 and counts.count(3) > 0  # 50% / 35% / 15%

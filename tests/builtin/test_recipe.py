@@ -13,6 +13,7 @@ def test_overrides_read_each_value_as_its_fields_type():
     recipe = with_overrides(arch.RECIPES["cpu"], ["unet_steps=5", "unet_lr=0.5", "unet_channels=8,16", "prediction_type=epsilon"])
     assert (recipe.unet_steps, recipe.unet_lr, recipe.unet_channels, recipe.prediction_type) == (5, 0.5, (8, 16), "epsilon")
     assert arch.RECIPES["cpu"].unet_steps != 5  # the named recipe itself is untouched
+    assert with_overrides(recipe, ["pool_object_counts=0.3,0.5,0.2"]).pool_object_counts == (0.3, 0.5, 0.2)
 
 
 @pytest.mark.parametrize(("item", "message"), [("nonsense=1", "FIELD one of"), ("unet_steps", "FIELD=VALUE"), ("unet_steps=many", "not a valid int")])
