@@ -25,6 +25,7 @@ import os
 import shutil
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -348,56 +349,69 @@ def stage_unet(
     text_encoder.train()
     began, fit_at = time.monotonic(), max(recipe.unet_warmup, start + 20)
     step = start
-    while step < total:
-        if time_limit and step == fit_at:
-            elapsed = time.monotonic() - began
-            fitted = fit_steps(step, total, elapsed / (step - start), time_limit - elapsed)
-            if fitted < total:
-                total = fitted
-                bar.total = total
-                log(work, "unet", step=step, note=f"cut to {total} steps to fit the time limit of {time_limit:.0f} s")
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, total, recipe.unet_lr, warmup=recipe.unet_warmup)
+    pin = torch.device(device).type == "cuda"
+
+    def cpu_side(step: int):
+        """A step's captions, token ids, noise and timesteps: CPU work, made in a second thread
+        while the previous step runs (on a GPU this was a third of the step's time)."""
         rng = np.random.default_rng([seed, 4, step])
         index = rng.integers(len(scenes), size=recipe.unet_batch)
-        ids = _text_batch(tokenizer, [scenes[i] for i in index], rng, recipe.caption_dropout).to(device)
+        ids = _text_batch(tokenizer, [scenes[i] for i in index], rng, recipe.caption_dropout)
         generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
-        x0 = latents[torch.from_numpy(index).to(device)]
-        noise = torch.randn(x0.shape, generator=generator).to(device)
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(index),), generator=generator).to(
-            device
-        )
-        xt = scheduler.add_noise(x0, noise, t)
-        context = text_encoder(ids).last_hidden_state
-        pred = unet(xt, t, context).sample
-        weight = loss_weight(alphas[t], recipe)
-        target = training_target(scheduler, x0, noise, t, recipe.prediction_type)
-        per_item = (pred - target).pow(2).mean(dim=(1, 2, 3))
-        loss = (weight * per_item).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        decay = min(recipe.ema_decay, (1 + step) / (10 + step))
-        _ema_update(ema["unet"], unet, decay)
-        _ema_update(ema["text_encoder"], text_encoder, decay)
-        bar.update(1)
-        if step % 20 == 0:  # .item() waits for the GPU, so not every step
-            values = {"loss": loss.item(), "mse": per_item.mean().item()}
-            bar.set_postfix({k: f"{v:.4f}" for k, v in values.items()})
-            log(work, "unet", step=step, **values, lr=opt.param_groups[0]["lr"])
-        step += 1
-        if checkpoint_due() or step == total:
-            state = {
-                "unet": unet.state_dict(),
-                "text_encoder": text_encoder.state_dict(),
-                "opt": opt.state_dict(),
-                "ema": ema,
-                "step": step,
-                "total": total,
-            }
-            save_checkpoint(ckpt_path, state)
-            save_checkpoint(work / "unet.ema.pt", ema)  # for looking at samples while it trains
+        noise = torch.randn((len(index), *latents.shape[1:]), generator=generator)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(index),), generator=generator)
+        tensors = (torch.from_numpy(index), ids, noise, t)
+        return tuple(x.pin_memory() for x in tensors) if pin else tensors
+
+    prefetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="unet-batches")
+    upcoming = prefetch.submit(cpu_side, step)
+    try:
+        while step < total:
+            if time_limit and step == fit_at:
+                elapsed = time.monotonic() - began
+                fitted = fit_steps(step, total, elapsed / (step - start), time_limit - elapsed)
+                if fitted < total:
+                    total = fitted
+                    bar.total = total
+                    log(work, "unet", step=step, note=f"cut to {total} steps to fit the time limit of {time_limit:.0f} s")
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step, total, recipe.unet_lr, warmup=recipe.unet_warmup)
+            index, ids, noise, t = (x.to(device, non_blocking=True) for x in upcoming.result())
+            upcoming = prefetch.submit(cpu_side, step + 1)
+            x0 = latents[index]
+            xt = scheduler.add_noise(x0, noise, t)
+            context = text_encoder(ids).last_hidden_state
+            pred = unet(xt, t, context).sample
+            weight = loss_weight(alphas[t], recipe)
+            target = training_target(scheduler, x0, noise, t, recipe.prediction_type)
+            per_item = (pred - target).pow(2).mean(dim=(1, 2, 3))
+            loss = (weight * per_item).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            decay = min(recipe.ema_decay, (1 + step) / (10 + step))
+            _ema_update(ema["unet"], unet, decay)
+            _ema_update(ema["text_encoder"], text_encoder, decay)
+            bar.update(1)
+            if step % 20 == 0:  # .item() waits for the GPU, so not every step
+                values = {"loss": loss.item(), "mse": per_item.mean().item()}
+                bar.set_postfix({k: f"{v:.4f}" for k, v in values.items()})
+                log(work, "unet", step=step, **values, lr=opt.param_groups[0]["lr"])
+            step += 1
+            if checkpoint_due() or step == total:
+                state = {
+                    "unet": unet.state_dict(),
+                    "text_encoder": text_encoder.state_dict(),
+                    "opt": opt.state_dict(),
+                    "ema": ema,
+                    "step": step,
+                    "total": total,
+                }
+                save_checkpoint(ckpt_path, state)
+                save_checkpoint(work / "unet.ema.pt", ema)  # for looking at samples while it trains
+    finally:
+        prefetch.shutdown(cancel_futures=True)
     bar.close()
     save_checkpoint(done, ema)
     unet.load_state_dict(ema["unet"])
