@@ -8,6 +8,7 @@ app needs: previews of x̂₀, cancellation within one step, classifier guidance
 from __future__ import annotations
 
 import inspect
+import math
 import secrets
 import threading
 import time
@@ -98,18 +99,17 @@ def _encode(pipe, request: GenerationRequest, device, do_cfg: bool, batch: int):
     return pe, None
 
 
-def _alpha_bar(scheduler, t: torch.Tensor) -> torch.Tensor:
-    """ᾱ at a (possibly fractional) training timestep, by linear interpolation."""
-    table = scheduler.alphas_cumprod.to(torch.float32)
-    t = float(t)
-    low = int(np.floor(t))
-    high = min(low + 1, len(table) - 1)
-    frac = t - low
-    return table[low] * (1 - frac) + table[high] * frac
+def alpha_bars(scheduler, timesteps: torch.Tensor) -> list[float]:
+    """ᾱ at each of the sampler's (possibly fractional) training timesteps, by linear
+    interpolation, as plain floats. Made once before the step loop: reading a timestep back from
+    the GPU inside the loop would make the CPU wait for the GPU at every preview."""
+    table = scheduler.alphas_cumprod.detach().to("cpu", torch.float64).numpy()
+    steps = timesteps.detach().to("cpu", torch.float64).numpy()
+    return np.interp(steps, np.arange(len(table)), table).tolist()
 
 
-def _x0_estimate(model_input, noise_pred, alpha_bar, prediction_type: str) -> torch.Tensor:
-    a, s = alpha_bar.sqrt(), (1 - alpha_bar).sqrt()
+def _x0_estimate(model_input, noise_pred, alpha_bar: float, prediction_type: str) -> torch.Tensor:
+    a, s = math.sqrt(alpha_bar), math.sqrt(1 - alpha_bar)
     if prediction_type == "v_prediction":
         return a * model_input - s * noise_pred
     return (model_input - s * noise_pred) / a
@@ -182,6 +182,8 @@ def _run(
         embeds, added_cond = _encode(pipe, request, device, do_cfg, batch)
         scheduler.set_timesteps(request.steps, device=device)
         timesteps = scheduler.timesteps
+        step_alpha_bars = alpha_bars(scheduler, timesteps)
+        step_times = timesteps.detach().cpu().tolist()
         shape = (batch, pipe.unet.config.in_channels, request.height // info.latent_factor, request.width // info.latent_factor)
         from diffusers.utils.torch_utils import randn_tensor
 
@@ -226,7 +228,8 @@ def _run(
             x_t = model_input[batch:] if do_cfg else model_input
             if classifier_target is not None:
                 noise_pred = _classifier_guidance(
-                    loaded.classifier, classifier_target, x_t, t, noise_pred, scheduler, request.classifier_scale, prediction_type
+                    loaded.classifier, classifier_target, x_t, step_times[i], step_alpha_bars[i], noise_pred,
+                    request.classifier_scale, prediction_type,
                 )
             want_preview = previewer.due(i)
             output = scheduler.step(noise_pred, t, latents, **step_kwargs, return_dict=True)
@@ -235,7 +238,7 @@ def _run(
             if want_preview:
                 x0 = getattr(output, "pred_original_sample", None)
                 if x0 is None or x0.shape != latents.shape:
-                    x0 = _x0_estimate(x_t.float(), noise_pred.float(), _alpha_bar(scheduler, t).to(device), prediction_type)
+                    x0 = _x0_estimate(x_t.float(), noise_pred.float(), step_alpha_bars[i], prediction_type)
                 frame = previewer.submit(x0) if frame is None else frame
             elapsed = time.perf_counter() - loop_start
             yield StepUpdate(i + 1, total, elapsed, (i + 1) / elapsed if elapsed > 0 else 0.0, frame)
@@ -252,7 +255,7 @@ def _run(
     return result
 
 
-def _classifier_guidance(classifier, target, x_t, t, noise_pred, scheduler, scale, prediction_type="epsilon"):
+def _classifier_guidance(classifier, target, x_t, t: float, alpha_bar: float, noise_pred, scale, prediction_type="epsilon"):
     """ε̂ = ε − s·√(1−ᾱ_t)·∇ₓ log p_φ(c | x_t).
 
     A v-predicting model's output is v = (ε − √(1−ᾱ)·x_t)/√ᾱ for a fixed x_t, so the same
@@ -260,13 +263,12 @@ def _classifier_guidance(classifier, target, x_t, t, noise_pred, scheduler, scal
     """
     with torch.enable_grad():
         x = x_t.detach().float().requires_grad_(True)
-        timestep = torch.full((x.shape[0],), float(t), device=x.device)
+        timestep = torch.full((x.shape[0],), t, device=x.device)
         log_p = classifier.log_prob(x, timestep, target).sum()
         (grad,) = torch.autograd.grad(log_p, x)
-    alpha_bar = _alpha_bar(scheduler, t).to(x.device)
-    shift = scale * (1 - alpha_bar).sqrt() * grad
+    shift = scale * math.sqrt(1 - alpha_bar) * grad
     if prediction_type == "v_prediction":
-        shift = shift / alpha_bar.sqrt()
+        shift = shift / math.sqrt(alpha_bar)
     return noise_pred - shift.to(noise_pred.dtype)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -195,20 +196,20 @@ def test_preview_cadence_keeps_close_to_the_cap_and_never_over(monkeypatch, step
 def test_classifier_guidance_moves_a_v_prediction_the_same_as_an_epsilon_prediction(t):
     """For one x_t, guiding v must imply the same guided x₀ as guiding ε does."""
     from desktop_app.engine.classifier import LatentClassifier
-    from desktop_app.engine.generate import _alpha_bar, _classifier_guidance, _x0_estimate
+    from desktop_app.engine.generate import _classifier_guidance, _x0_estimate, alpha_bars
 
     torch.manual_seed(0)
     classifier = LatentClassifier({"shape": ["circle", "square"]}, in_channels=4, width=8, t_dim=16).eval()
     scheduler = build_scheduler("DDPM", {"num_train_timesteps": 1000, "beta_schedule": "linear"})
     x_t, eps = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8)
-    t = torch.tensor(t)
-    alpha_bar = _alpha_bar(scheduler, t)
-    v = (eps - (1 - alpha_bar).sqrt() * x_t) / alpha_bar.sqrt()
+    alpha_bar = alpha_bars(scheduler, torch.tensor([t]))[0]
+    assert alpha_bar == pytest.approx(float(scheduler.alphas_cumprod[t]))
+    v = (eps - math.sqrt(1 - alpha_bar) * x_t) / math.sqrt(alpha_bar)
     assert torch.allclose(_x0_estimate(x_t, v, alpha_bar, "v_prediction"), _x0_estimate(x_t, eps, alpha_bar, "epsilon"), atol=1e-3)
 
     target = {"shape": 1}
-    guided_eps = _classifier_guidance(classifier, target, x_t, t, eps, scheduler, 5.0, "epsilon")
-    guided_v = _classifier_guidance(classifier, target, x_t, t, v, scheduler, 5.0, "v_prediction")
+    guided_eps = _classifier_guidance(classifier, target, x_t, float(t), alpha_bar, eps, 5.0, "epsilon")
+    guided_v = _classifier_guidance(classifier, target, x_t, float(t), alpha_bar, v, 5.0, "v_prediction")
     assert not torch.allclose(guided_eps, eps)
     x0_eps = _x0_estimate(x_t, guided_eps, alpha_bar, "epsilon")
     x0_v = _x0_estimate(x_t, guided_v, alpha_bar, "v_prediction")

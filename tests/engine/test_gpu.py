@@ -157,3 +157,34 @@ def test_fast_mode_compiles_once_and_draws_the_same_picture(tiny_model):
     second = fast.run(req.replace(seed=99))
     assert "warm-up" not in second.timings
     assert np.abs(pixels(first) - normal).mean() < 2
+
+
+def test_previews_make_the_step_loop_wait_for_the_gpu_no_more_often():
+    """A preview at every step (DPM++ 2M has no x̂₀ of its own, so the engine forms it) must not
+    add GPU synchronisations: count them with PyTorch's sync debug mode, previews on and off."""
+    import warnings
+
+    import torch
+
+    engine = Engine("cuda", "fp16")
+
+    def synchronisations(preview: str) -> int:
+        req = request("shapes", scheduler="DPM++ 2M", steps=20, preview=preview)
+        steps = engine.generate(req, max_fps=0)
+        frames = 0
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                while True:
+                    try:
+                        frames += next(steps).preview is not None
+                    except StopIteration:
+                        break
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+        assert (frames > 0) == (preview != "off")
+        return sum("synchroniz" in str(w.message) for w in caught)
+
+    synchronisations("latent")  # loads the model and warms up
+    assert synchronisations("latent") <= synchronisations("off")
