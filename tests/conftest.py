@@ -8,6 +8,7 @@ from configs once per session: nothing is downloaded.
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# deleted gallery images go to the freedesktop trash under $XDG_DATA_HOME: never the user's own
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="diffuse-studio-tests-data-")
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -27,6 +27,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from send2trash import send2trash
+
 from desktop_app import paths
 from desktop_app.gallery import schema
 from desktop_app.gallery.metadata import ImageMetadata, read_metadata
@@ -371,7 +373,8 @@ class GalleryStore:
     def delete(self, image_ids: Iterable[int]) -> list[tuple[str, str]]:
         """Move images out of sight (renamed to a hidden ``.deleted-`` file) and out of the index.
 
-        Returns what ``undo_delete`` needs; ``purge_deleted`` removes the hidden files for good.
+        Returns what ``undo_delete`` needs; ``purge_deleted`` then sends the files to the system's
+        trash.
         """
         moved: list[tuple[str, str]] = []
         with self._write() as db:
@@ -399,16 +402,30 @@ class GalleryStore:
         return restored
 
     def purge_deleted(self, moved: list[tuple[str, str]] | None = None) -> int:
-        """Remove hidden deleted files: those in ``moved``, or every one below the roots."""
+        """Send hidden deleted files to the system's trash: those in ``moved``, or every one below
+        the roots (a crash can leave some). Each goes under its original name, so restoring it from
+        the file manager brings the picture back, recipe and all, and the next sync indexes it.
+        Where the drive has no trash, the file is removed for good. Returns how many went."""
         hidden = [Path(h) for _, h in moved] if moved is not None else [
             p for root in self.roots if root.is_dir() for p in root.rglob(f"{DELETED_PREFIX}*")]
         count = 0
         for path in hidden:
+            if not path.exists():
+                continue
+            original = path.with_name(path.name[len(DELETED_PREFIX):])
+            target = path
+            if not original.exists():
+                try:
+                    os.replace(path, original)
+                    target = original
+                except OSError:
+                    pass
             try:
-                path.unlink()
-                count += 1
-            except FileNotFoundError:
-                pass
+                send2trash(str(target))
+            except OSError as exc:  # no trash on this drive (TrashPermissionError is an OSError)
+                log.info("no trash for %s (%s); removing it", target, exc)
+                target.unlink(missing_ok=True)
+            count += 1
         return count
 
 

@@ -106,9 +106,21 @@ def test_delete_and_undo(saved_images, out_dir):
         assert store.sync().added == 0  # hidden "deleted" files are not images of the gallery
         store.undo_delete(moved)
         assert store.count() == 5 and saved_images[0].exists()
+        contents = {str(p): p.read_bytes() for p in saved_images}
         moved = store.delete(i for i, _ in store.query(Query(text="red")))
         assert store.purge_deleted(moved) == 2
         assert not any(p.name.startswith(".deleted-") for p in out_dir.rglob("*"))
+    for original, _ in moved:  # in the system's trash, under their own names, byte for byte
+        assert _trashed(Path(original)).read_bytes() == contents[original]
+
+
+def _trashed(original: Path) -> Path:
+    """The freedesktop trash entry for ``original`` (conftest points XDG_DATA_HOME at a temporary folder)."""
+    trash = Path(os.environ["XDG_DATA_HOME"]) / "Trash"
+    for info in (trash / "info").glob("*.trashinfo"):
+        if f"Path={original}" in info.read_text().replace("%20", " "):
+            return trash / "files" / info.name.removesuffix(".trashinfo")
+    raise AssertionError(f"{original} is not in {trash}")
 
 
 def test_fts_query_quotes_words():
@@ -148,3 +160,30 @@ def test_purge_removes_deletions_left_by_a_crash(saved_images, out_dir):
         store.delete([store.query(Query(text="triangle"))[0][0]])  # then the app "crashes": no undo, no purge
         assert store.purge_deleted() == 1
         assert store.count() == 4 and not any(p.name.startswith(".") for p in out_dir.rglob("*"))
+    assert _trashed(saved_images[2]).exists()
+
+
+def test_a_deleted_image_restored_from_the_trash_comes_back_with_its_recipe(saved_images, out_dir):
+    with GalleryStore(roots=[out_dir]) as store:
+        store.sync()
+        (image_id, path), = store.query(Query(text="triangle"))
+        store.purge_deleted(store.delete([image_id]))
+        assert store.count() == 4
+        os.replace(_trashed(Path(path)), path)  # what "Restore" in a file manager does
+        assert store.sync().added == 1
+        assert _paths(store, Query(text="triangle")) == [path]
+
+
+def test_where_there_is_no_trash_a_deleted_image_is_removed(saved_images, out_dir, monkeypatch):
+    from send2trash.exceptions import TrashPermissionError
+
+    from desktop_app.gallery import store as store_module
+
+    def no_trash(path):
+        raise TrashPermissionError(path)
+
+    monkeypatch.setattr(store_module, "send2trash", no_trash)
+    with GalleryStore(roots=[out_dir]) as store:
+        store.sync()
+        assert store.purge_deleted(store.delete([store.query(Query(text="triangle"))[0][0]])) == 1
+    assert not saved_images[2].exists() and not any(p.name.startswith(".") for p in out_dir.rglob("*"))

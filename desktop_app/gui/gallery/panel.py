@@ -399,7 +399,7 @@ class GalleryPanel(QWidget):
         self._undo = self.store.delete(ids)
         for _, hidden in self._undo:
             self.loader.forget(hidden)
-        self.undo_label.setText(f"Deleted {len(ids)} image{'s' if len(ids) != 1 else ''}.")
+        self.undo_label.setText(f"Moved {len(ids)} image{'s' if len(ids) != 1 else ''} to the trash.")
         self.undo_bar.show()
         self._fill_filters()
         self.refresh()
