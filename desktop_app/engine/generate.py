@@ -99,13 +99,12 @@ def _encode(pipe, request: GenerationRequest, device, do_cfg: bool, batch: int):
     return pe, None
 
 
-def alpha_bars(scheduler, timesteps: torch.Tensor) -> list[float]:
+def alpha_bars(scheduler, times: list[float]) -> list[float]:
     """ᾱ at each of the sampler's (possibly fractional) training timesteps, by linear
     interpolation, as plain floats. Made once before the step loop: reading a timestep back from
     the GPU inside the loop would make the CPU wait for the GPU at every preview."""
     table = scheduler.alphas_cumprod.detach().to("cpu", torch.float64).numpy()
-    steps = timesteps.detach().to("cpu", torch.float64).numpy()
-    return np.interp(steps, np.arange(len(table)), table).tolist()
+    return np.interp(np.asarray(times, dtype=np.float64), np.arange(len(table)), table).tolist()
 
 
 def _x0_estimate(model_input, noise_pred, alpha_bar: float, prediction_type: str) -> torch.Tensor:
@@ -182,8 +181,8 @@ def _run(
         embeds, added_cond = _encode(pipe, request, device, do_cfg, batch)
         scheduler.set_timesteps(request.steps, device=device)
         timesteps = scheduler.timesteps
-        step_alpha_bars = alpha_bars(scheduler, timesteps)
-        step_times = timesteps.detach().cpu().tolist()
+        step_times = timesteps.detach().cpu().tolist()  # read back once, before the loop
+        step_alpha_bars = alpha_bars(scheduler, step_times)
         shape = (batch, pipe.unet.config.in_channels, request.height // info.latent_factor, request.width // info.latent_factor)
         from diffusers.utils.torch_utils import randn_tensor
 

@@ -202,7 +202,7 @@ def test_classifier_guidance_moves_a_v_prediction_the_same_as_an_epsilon_predict
     classifier = LatentClassifier({"shape": ["circle", "square"]}, in_channels=4, width=8, t_dim=16).eval()
     scheduler = build_scheduler("DDPM", {"num_train_timesteps": 1000, "beta_schedule": "linear"})
     x_t, eps = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8)
-    alpha_bar = alpha_bars(scheduler, torch.tensor([t]))[0]
+    alpha_bar = alpha_bars(scheduler, [t])[0]
     assert alpha_bar == pytest.approx(float(scheduler.alphas_cumprod[t]))
     v = (eps - math.sqrt(1 - alpha_bar) * x_t) / math.sqrt(alpha_bar)
     assert torch.allclose(_x0_estimate(x_t, v, alpha_bar, "v_prediction"), _x0_estimate(x_t, eps, alpha_bar, "epsilon"), atol=1e-3)
