@@ -252,15 +252,41 @@ def stage_latents(work: Path, recipe: arch.Recipe, seed: int, device: str, vae) 
     return pool
 
 
-def _text_batch(tokenizer, scenes, rng: np.random.Generator, dropout: float) -> torch.Tensor:
-    texts = ["" if rng.random() < dropout else caption(s, rng) for s in scenes]
-    return tokenizer(
-        texts,
-        padding="max_length",
-        max_length=tokenizer.model_max_length,
-        truncation=True,
-        return_tensors="pt",
-    ).input_ids
+class CaptionIds:
+    """Token ids for a batch of grammar captions, as the tokenizer would give them (padded to its
+    length), without its per-call overhead: every grammar word is one token, so a caption is
+    BOS, one id per word, EOS, padding: 1.4 ms for 512 captions where the tokenizer call takes
+    30 ms (2-core build machine), which on a GPU is a large part of a step. Anything outside the
+    grammar goes through the tokenizer itself."""
+
+    def __init__(self, tokenizer):
+        from desktop_app.builtin.data import grammar_words
+
+        vocab = tokenizer.get_vocab()
+        self.tokenizer = tokenizer
+        self.length = tokenizer.model_max_length
+        self.bos, self.eos, self.pad = vocab[tokenizer.bos_token], vocab[tokenizer.eos_token], tokenizer.pad_token_id
+        self.words = {w: vocab[w + "</w>"] for w in grammar_words() if w + "</w>" in vocab}
+
+    def __call__(self, texts: list[str]) -> torch.Tensor:
+        ids = np.full((len(texts), self.length), self.pad, dtype=np.int64)
+        for row, text in enumerate(texts):
+            words = text.split()
+            if len(words) + 2 > self.length or any(w not in self.words for w in words):
+                return self._slow(texts)
+            ids[row, 0] = self.bos
+            ids[row, 1 : len(words) + 1] = [self.words[w] for w in words]
+            ids[row, len(words) + 1] = self.eos
+        return torch.from_numpy(ids)
+
+    def _slow(self, texts: list[str]) -> torch.Tensor:
+        return self.tokenizer(
+            texts, padding="max_length", max_length=self.length, truncation=True, return_tensors="pt"
+        ).input_ids
+
+
+def _text_batch(to_ids: CaptionIds, scenes, rng: np.random.Generator, dropout: float) -> torch.Tensor:
+    return to_ids(["" if rng.random() < dropout else caption(s, rng) for s in scenes])
 
 
 def loss_weight(alpha_bar: torch.Tensor, recipe: arch.Recipe) -> torch.Tensor:
@@ -350,13 +376,14 @@ def stage_unet(
     began, fit_at = time.monotonic(), max(recipe.unet_warmup, start + 20)
     step = start
     pin = torch.device(device).type == "cuda"
+    to_ids = CaptionIds(tokenizer)
 
     def cpu_side(step: int):
         """A step's captions, token ids, noise and timesteps: CPU work, made in a second thread
-        while the previous step runs (on a GPU this was a third of the step's time)."""
+        while the previous step runs on the GPU."""
         rng = np.random.default_rng([seed, 4, step])
         index = rng.integers(len(scenes), size=recipe.unet_batch)
-        ids = _text_batch(tokenizer, [scenes[i] for i in index], rng, recipe.caption_dropout)
+        ids = _text_batch(to_ids, [scenes[i] for i in index], rng, recipe.caption_dropout)
         generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
         noise = torch.randn((len(index), *latents.shape[1:]), generator=generator)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (len(index),), generator=generator)

@@ -33,3 +33,27 @@ def test_shipped_tokenizer_round_trips_every_grammar_word():
     tokenizer = CLIPTokenizer.from_pretrained(str(folder))
     assert tokenizer.model_max_length == MAX_LENGTH
     _check_round_trip(tokenizer)
+
+
+def test_caption_ids_are_exactly_what_the_shipped_tokenizer_gives():
+    """The training loop's fast path (one id per grammar word) against the real tokenizer call,
+    on 3000 captions of every kind, the empty caption, and words outside the grammar."""
+    import numpy as np
+
+    from desktop_app.builtin.data import ShapesDataset, caption
+    from desktop_app.builtin.train import CaptionIds
+
+    tokenizer = CLIPTokenizer.from_pretrained(str(default_out() / "tokenizer"))
+    to_ids = CaptionIds(tokenizer)
+    rng = np.random.default_rng(5)
+    data = ShapesDataset(3)
+    texts = ["" if k % 10 == 0 else caption(data.scene(k), rng) for k in range(3000)]
+
+    def real(batch):
+        return tokenizer(batch, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                         return_tensors="pt").input_ids
+
+    fast = to_ids(texts)
+    assert fast.dtype == real(texts).dtype and fast.equal(real(texts))
+    odd = ["a red circle, on the LEFT", "a turquoise blob"]  # punctuation, capitals, unknown words
+    assert to_ids(odd).equal(real(odd))
