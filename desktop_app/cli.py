@@ -116,7 +116,8 @@ def run_generate(args: argparse.Namespace) -> int:
     extra = {"device": result.device, "precision": result.precision, "timings": result.timings}
     for k, image in enumerate(result.images):
         try:
-            path = save_image(image, result.request, model=result.model, output_dir=args.out, index_in_batch=k, extra=extra)
+            path = save_image(image, result.request, model=result.model, output_dir=args.out, index_in_batch=k, extra=extra,
+                              dated=False)
         except OSError as exc:
             print(f"error: could not save the image: {exc}", file=sys.stderr)
             return 1

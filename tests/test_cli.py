@@ -18,7 +18,7 @@ def test_generate_writes_pngs_and_prints_their_paths(tiny_model, tmp_path, capsy
     paths = [Path(line) for line in captured.out.splitlines()]
     assert len(paths) == 2
     for path in paths:
-        assert path.is_file() and out in path.parents
+        assert path.is_file() and path.parent == out  # --out is where the files go, no date subfolder
         with Image.open(path) as image:
             assert image.size == (64, 64)
             assert "Seed: 5" in image.text["parameters"] or "Seed: 6" in image.text["parameters"]

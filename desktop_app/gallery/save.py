@@ -266,8 +266,12 @@ def save_image(
     output_dir: Path,
     index_in_batch: int = 0,
     extra: dict[str, Any] | None = None,
+    dated: bool = True,
 ) -> Path:
     """Save image ``index_in_batch`` of the batch ``request`` made; returns its path.
+
+    The file goes into a ``YYYY-MM-DD`` subfolder of ``output_dir`` (the app's pictures folder),
+    or, with ``dated=False``, into ``output_dir`` itself (the command line's ``--out``).
 
     ``request`` is the fully resolved request of the batch (seed filled in); image k's own seed is
     ``request.seed + k``. ``extra`` (device, dtype, timings…) goes into the JSON recipe.
@@ -276,7 +280,7 @@ def save_image(
     when = datetime.now().astimezone()
     chunks = build_metadata(image, request, model=model, index_in_batch=index_in_batch, extra=extra, created=when)
     data = encode_png(image, chunks)
-    folder = Path(output_dir) / f"{when:%Y-%m-%d}"
+    folder = Path(output_dir) / f"{when:%Y-%m-%d}" if dated else Path(output_dir)
     path = write_atomically(data, folder, image_file_name(request, index_in_batch, when))
     _index_if_present(path, Path(output_dir))
     return path
