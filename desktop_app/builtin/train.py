@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from desktop_app.builtin import architecture as arch
-from desktop_app.builtin.data import SIZE, ShapesDataset, caption, render
+from desktop_app.builtin.data import SIZE, ShapesDataset, caption, grammar_words, render
 
 CHECKPOINT_EVERY = 100  # steps (VAE, classifier)
 CHECKPOINT_SECONDS = 60.0  # UNet: by time, since a step takes 0.5 s on a CPU and 30 ms on a GPU
@@ -260,8 +260,6 @@ class CaptionIds:
     grammar goes through the tokenizer itself."""
 
     def __init__(self, tokenizer):
-        from desktop_app.builtin.data import grammar_words
-
         vocab = tokenizer.get_vocab()
         self.tokenizer = tokenizer
         self.length = tokenizer.model_max_length
