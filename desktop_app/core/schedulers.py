@@ -1,8 +1,8 @@
 """Scheduler names users know from other tools, each mapped to a diffusers scheduler.
 
-A scheduler is always built from the model's own scheduler config (its β schedule, prediction
-type and timestep spacing), with only the options the name implies changed. diffusers is
-imported when a scheduler is built, not when the names are listed.
+Only names and facts live here (torch-free, shared by every layer); the local backend builds the
+diffusers scheduler from a spec (``desktop_app.backend.local.schedulers``), always from the
+model's own scheduler config with only the options the name implies changed.
 """
 
 from __future__ import annotations
@@ -112,31 +112,3 @@ def step_range(name: str, base_config: dict[str, Any]) -> tuple[int, int]:
     if spec.class_name == "LCMScheduler":
         high = int(base_config.get("original_inference_steps", 50))
     return low, high
-
-
-def build_scheduler(name: str, base_config: dict[str, Any], *, ddpm_variance: str = "fixed_small"):
-    """A diffusers scheduler for ``name``, from the model's own scheduler config."""
-    import diffusers
-
-    spec = get_spec(name)
-    config = {k: v for k, v in dict(base_config).items() if k not in _CLASS_CONFIG_KEYS_TO_DROP}
-    config.update(spec.options)
-    if spec.takes_variance:
-        config["variance_type"] = ddpm_variance
-    cls = getattr(diffusers, spec.class_name)
-    return cls.from_config(config)
-
-
-def schedule_curves(name: str, base_config: dict[str, Any], steps: int):
-    """ᾱₜ and βₜ over the training timesteps, and the timesteps a run of ``steps`` visits.
-
-    Returns (alphas_cumprod, betas, visited) as numpy arrays, for the GUI's schedule plot.
-    """
-    import numpy as np
-
-    scheduler = build_scheduler(name, base_config)
-    scheduler.set_timesteps(steps)
-    alphas_cumprod = np.asarray(scheduler.alphas_cumprod, dtype=np.float64)
-    betas = np.asarray(scheduler.betas, dtype=np.float64)
-    visited = np.asarray(scheduler.timesteps, dtype=np.float64)
-    return alphas_cumprod, betas, visited
