@@ -40,7 +40,7 @@ def no_leftover_threads():
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A tiny Stable Diffusion folder (64×64, random weights, real CLIP tokenizer files)."""
-    from desktop_app.engine.architectures import build_sd_folder
+    from desktop_app.backend.local.architectures import build_sd_folder
 
     return build_sd_folder(tmp_path_factory.mktemp("models") / "tiny", name="Tiny test model")
 
@@ -55,9 +55,11 @@ def tiny_copy(tiny_model, tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def engine():
-    from desktop_app.engine import Engine
+    from desktop_app.backend.local.engine import Engine
 
-    return Engine("cpu", "fp32")
+    made = Engine()
+    yield made
+    made.close()
 
 
 def pytest_collection_modifyitems(config, items):

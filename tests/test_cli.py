@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from desktop_app.app import main
+from desktop_app.cli.main import main
 
 
 def test_generate_writes_pngs_and_prints_their_paths(tiny_model, tmp_path, capsys):

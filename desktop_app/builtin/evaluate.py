@@ -74,18 +74,20 @@ def classifier_cases(per_target: int) -> list[tuple[str, str, int]]:
 
 class Evaluator:
     def __init__(self, model: str, device: str = "cpu"):
-        from desktop_app.engine import Engine
+        from desktop_app.backend.local.engine import Engine
+        from desktop_app.core.options import RunOptions
 
-        self.engine = Engine(device=device)
+        self.engine = Engine()
+        self.options = RunOptions(device=device, preview="off")
         self.model = model
         self.seconds: list[float] = []
 
     def generate(self, prompt: str, seed: int, **settings):
-        from desktop_app.engine import GenerationRequest
+        from desktop_app.core.recipe import Recipe
 
-        request = GenerationRequest(prompt=prompt, model_id=self.model, seed=seed, preview="off", **settings)
+        recipe = Recipe.of(prompt, model_id=self.model, seed=seed, **settings)
         started = time.perf_counter()
-        image = self.engine.run(request).images[0]
+        image = self.engine.run(recipe, self.options).images[0]
         self.seconds.append(time.perf_counter() - started)
         return image
 
@@ -134,11 +136,11 @@ def analyser_accuracy(count: int = 500, seed: int = 123) -> float:
 
 
 def speed(evaluator: Evaluator, repeats: int = 5) -> dict[str, float]:
-    from desktop_app.engine import Engine
+    from desktop_app.backend.local.engine import Engine
 
-    fresh = Engine(device="cpu")
+    fresh = Engine()
     started = time.perf_counter()
-    fresh.load(evaluator.model)
+    fresh.load(evaluator.model, evaluator.options)
     load = time.perf_counter() - started
     evaluator.generate("a red circle", 0, scheduler="DDIM", steps=20, guidance_scale=5.0)  # warm up
     evaluator.seconds.clear()

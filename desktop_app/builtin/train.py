@@ -96,7 +96,7 @@ def start_from_model(work: Path, folder: Path, recipe: arch.Recipe) -> None:
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel
 
-    from desktop_app.engine.classifier import LatentClassifier
+    from desktop_app.backend.local.classifier import LatentClassifier
 
     if (work / "init.pt").exists():
         return
@@ -445,8 +445,8 @@ def stage_unet(
 
 
 def stage_classifier(work: Path, recipe: arch.Recipe, seed: int, device: str, pool: dict):
+    from desktop_app.backend.local.classifier import LatentClassifier
     from desktop_app.builtin.data import COLOURS, SHAPES
-    from desktop_app.engine.classifier import LatentClassifier
 
     torch.manual_seed(seed)
     model = LatentClassifier(
@@ -581,7 +581,7 @@ def with_overrides(recipe: arch.Recipe, overrides: list[str]) -> arch.Recipe:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    from desktop_app import paths
+    from desktop_app.core import paths
 
     parser = argparse.ArgumentParser(
         prog="python -m desktop_app.builtin.train", description=__doc__.splitlines()[0]

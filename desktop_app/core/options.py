@@ -41,3 +41,6 @@ class RunOptions:
                                  f"the preview rate must be from 0 (every step) to {MAX_PREVIEW_FPS:g} a second, "
                                  f"not {self.preview_max_fps}"))
         return found
+
+
+DEFAULT_OPTIONS = RunOptions()

@@ -18,6 +18,7 @@ import platformdirs
 
 APP_NAME = "Diffuse Studio"
 APP_SLUG = "diffuse-studio"
+DESKTOP_ID = "io.github.diffusestudio.DiffuseStudio"  # the freedesktop/AppStream id
 HOME_ENV = "DIFFUSE_STUDIO_HOME"
 
 
@@ -73,7 +74,7 @@ def _install_roots() -> list[Path]:
     bundle = getattr(sys, "_MEIPASS", None)  # set by a PyInstaller bundle
     if bundle:
         roots.append(Path(bundle))
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # desktop_app/
     roots.append(package / "_data")  # an installed wheel carries them here
     roots.append(package.parent)  # a source checkout
     return roots

@@ -16,13 +16,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from desktop_app import paths
+from desktop_app.core import paths
+from desktop_app.core.options import DEVICES, PRECISIONS, PREVIEW_MODES
 
 log = logging.getLogger(__name__)
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-PREVIEW_MODES = ("latent", "vae", "off")
 THEMES = ("system", "light", "dark")
 
 
@@ -74,7 +72,7 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
 
 @dataclass
 class Settings:
-    last_request: dict[str, Any] | None = None  # GenerationRequest.to_dict() of the last run
+    last_request: dict[str, Any] | None = None  # the last run's Recipe, flat (Recipe.flat())
     batch_count: int = 1
     window_geometry: str = ""  # base64 of QMainWindow.saveGeometry()
     window_state: str = ""  # base64 of QMainWindow.saveState()

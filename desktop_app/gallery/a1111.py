@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from desktop_app.engine.request import GenerationRequest
-from desktop_app.engine.schedulers import SCHEDULERS, find_by_a1111
+from desktop_app.core.recipe import Recipe
+from desktop_app.core.schedulers import SCHEDULERS, find_by_a1111
 
 # One `key: value` pair of the last line; the value is either JSON-quoted or runs to the next comma.
 _PAIR = re.compile(r'\s*(\w[\w \-/+.()]*):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
@@ -30,6 +30,7 @@ KEY_ETA = "Eta"
 KEY_VARIANCE = "DDPM variance"
 KEY_CLASSIFIER = "Classifier"
 KEY_CLASSIFIER_SCALE = "Classifier scale"
+KEY_ENSD = "ENSD"  # A1111's "eta noise seed delta": the step noise's seed is the image's seed + this
 
 
 def quote(value: Any) -> str:
@@ -56,7 +57,7 @@ def _number(value: float) -> str:
 
 
 def format_parameters(
-    request: GenerationRequest,
+    recipe: Recipe,
     *,
     width: int,
     height: int,
@@ -64,30 +65,33 @@ def format_parameters(
     model_name: str = "",
     version: str = "",
 ) -> str:
-    """The ``parameters`` text for one image; ``request.seed`` must be that image's own seed."""
-    spec = SCHEDULERS.get(request.scheduler)
-    pairs: list[tuple[str, Any]] = [("Steps", request.steps)]
+    """The ``parameters`` text for one image; ``recipe``'s seed must be that image's own seed."""
+    sampling, guidance = recipe.sampling, recipe.guidance
+    spec = SCHEDULERS.get(sampling.scheduler)
+    pairs: list[tuple[str, Any]] = [("Steps", sampling.steps)]
     if spec is not None:
         pairs.append(("Sampler", spec.a1111_sampler or spec.name))
         pairs.append(("Schedule type", spec.a1111_schedule))
     else:
-        pairs.append(("Sampler", request.scheduler))
-    pairs += [("CFG scale", _number(float(request.guidance_scale))), ("Seed", request.seed), ("Size", f"{width}x{height}")]
+        pairs.append(("Sampler", sampling.scheduler))
+    pairs += [("CFG scale", _number(float(guidance.scale))), ("Seed", recipe.output.seed), ("Size", f"{width}x{height}")]
     if model_hash:
         pairs.append(("Model hash", model_hash))
-    pairs.append(("Model", model_name or request.model_id))
+    pairs.append(("Model", model_name or recipe.model.id))
+    if sampling.noise_seed_delta:
+        pairs.append((KEY_ENSD, sampling.noise_seed_delta))
     if spec is not None and spec.takes_eta:
-        pairs.append((KEY_ETA, _number(float(request.eta))))
+        pairs.append((KEY_ETA, _number(float(sampling.eta))))
     if spec is not None and spec.takes_variance:
-        pairs.append((KEY_VARIANCE, request.ddpm_variance))
-    if request.classifier_target.strip() and request.classifier_scale:
-        pairs.append((KEY_CLASSIFIER, request.classifier_target))
-        pairs.append((KEY_CLASSIFIER_SCALE, _number(float(request.classifier_scale))))
+        pairs.append((KEY_VARIANCE, sampling.ddpm_variance))
+    if guidance.classifier_target.strip() and guidance.classifier_scale:
+        pairs.append((KEY_CLASSIFIER, guidance.classifier_target))
+        pairs.append((KEY_CLASSIFIER_SCALE, _number(float(guidance.classifier_scale))))
     if version:
         pairs.append(("Version", version))
-    lines = [request.prompt]
-    if request.negative_prompt:
-        lines.append(f"Negative prompt: {request.negative_prompt}")
+    lines = [recipe.prompt.text]
+    if recipe.prompt.negative:
+        lines.append(f"Negative prompt: {recipe.prompt.negative}")
     lines.append(", ".join(f"{key}: {quote(value)}" for key, value in pairs if value is not None))
     return "\n".join(lines)
 
@@ -183,6 +187,8 @@ def _read_pairs(pairs: dict[str, str], result: ParsedText) -> None:
         f["model_id"] = pairs.pop("Model")
     if KEY_ETA in pairs and (x := _to_float(KEY_ETA, pairs.pop(KEY_ETA), result)) is not None:
         f["eta"] = x
+    if KEY_ENSD in pairs and (v := _to_int(KEY_ENSD, pairs.pop(KEY_ENSD), result)) is not None:
+        f["noise_seed_delta"] = v
     if KEY_VARIANCE in pairs:
         f["ddpm_variance"] = pairs.pop(KEY_VARIANCE)
     if KEY_CLASSIFIER in pairs:

@@ -29,9 +29,9 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from desktop_app.engine.request import GenerationRequest
 from desktop_app.gallery.a1111 import format_parameters
 from desktop_app.gallery.filenames import render_template, safe_filename, template_fields, unique_path
+from desktop_app.gallery.formats import TEMP_PREFIX
 from desktop_app.gallery.metadata import (
     EXIF_IFD,
     USER_COMMENT,
@@ -39,7 +39,7 @@ from desktop_app.gallery.metadata import (
     encode_user_comment,
     read_metadata,
 )
-from desktop_app.gallery.save import TEMP_PREFIX, encode_png
+from desktop_app.gallery.save import encode_png
 
 FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 DEFAULT_TEMPLATE = "{date}_{seed}_{prompt}"
@@ -82,10 +82,10 @@ def _parameters(meta: ImageMetadata) -> str:
     if meta.source == "none":
         return ""
     try:  # another tool's graph (ComfyUI, InvokeAI): write it out as an A1111 text
-        request = GenerationRequest.from_dict(meta.request)
+        recipe = meta.recipe()
     except (TypeError, ValueError):
         return ""
-    return format_parameters(request, width=meta.width, height=meta.height)
+    return format_parameters(recipe, width=meta.width, height=meta.height)
 
 
 def _encode(source: Path, meta: ImageMetadata, options: ExportOptions) -> bytes:

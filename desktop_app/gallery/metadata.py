@@ -1,11 +1,12 @@
 """Reading an image's recipe back, whoever made it.
 
-Sources, tried in this order: this app's JSON chunk (exact), InvokeAI's ``invokeai_metadata``,
-ComfyUI's ``prompt`` graph, the AUTOMATIC1111 ``parameters`` text (PNG chunk, or EXIF UserComment
-in JPEG/WebP). The result is a ``GenerationRequest``-compatible dict, plus what was present but
-could not be used (``unknown``) and what was wrong (``errors``). Garbled input is reported, never
-raised: ``read_metadata`` only raises for a file that cannot be opened at all, and
-``request_from_image_file`` raises ``MetadataError`` with a message for the user.
+Sources, tried in this order: this app's JSON chunk (exact; format 2, and format 1 of older
+images), InvokeAI's ``invokeai_metadata``, ComfyUI's ``prompt`` graph, the AUTOMATIC1111
+``parameters`` text (PNG chunk, or EXIF UserComment in JPEG/WebP). The result is the image's own
+recipe in the flat form (``Recipe.from_flat`` reads it), plus what was present but could not be
+used (``unknown``) and what was wrong (``errors``). Garbled input is reported, never raised:
+``read_metadata`` never raises, and ``recipe_from_image_file`` raises ``MetadataError`` with a
+message for the user.
 """
 
 from __future__ import annotations
@@ -19,19 +20,19 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image, UnidentifiedImageError
 
-from desktop_app.engine.request import GenerationRequest
+from desktop_app.core.recipe import FLAT_FIELDS, Recipe
 from desktop_app.gallery import foreign
 from desktop_app.gallery.a1111 import parse_parameters
-from desktop_app.gallery.save import JSON_KEY, PARAMETERS_KEY
+from desktop_app.gallery.formats import JSON_KEY, PARAMETERS_KEY
 
 if TYPE_CHECKING:
-    from desktop_app.engine.models import ModelInfo
+    from desktop_app.core.models import ModelInfo
 
 log = logging.getLogger(__name__)
 
 EXIF_IFD = 0x8769
 USER_COMMENT = 0x9286
-_REQUEST_FIELDS = set(GenerationRequest.__dataclass_fields__)
+_RECIPE_FIELDS = {*FLAT_FIELDS, "source"}
 
 
 class MetadataError(ValueError):
@@ -41,7 +42,7 @@ class MetadataError(ValueError):
 @dataclass
 class ImageMetadata:
     source: str = "none"  # "diffuse-studio", "a1111", "comfyui", "invokeai" or "none"
-    request: dict[str, Any] = field(default_factory=dict)  # this image's own recipe (its seed, batch 1)
+    request: dict[str, Any] = field(default_factory=dict)  # this image's own recipe, flat (its seed, batch 1)
     unknown: dict[str, Any] = field(default_factory=dict)  # present, but no control to put it in
     errors: list[str] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)  # model hash/name, versions, batch…
@@ -53,8 +54,9 @@ class ImageMetadata:
     def ok(self) -> bool:
         return bool(self.request.get("prompt") is not None and self.source != "none")
 
-    def to_request(self) -> GenerationRequest:
-        return GenerationRequest.from_dict(self.request)
+    def recipe(self) -> Recipe:
+        """The image's own recipe; raises ``RecipeError`` when what was read is not enough for one."""
+        return Recipe.from_flat(self.request)
 
 
 def decode_user_comment(raw: Any) -> str:
@@ -139,30 +141,32 @@ def _fill_size(result: ImageMetadata) -> None:
     if result.width and result.height:
         result.request.setdefault("width", result.width)
         result.request.setdefault("height", result.height)
-    unknown_fields = {k: v for k, v in result.request.items() if k not in _REQUEST_FIELDS}
+    unknown_fields = {k: v for k, v in result.request.items() if k not in _RECIPE_FIELDS}
     for key, value in unknown_fields.items():
         result.request.pop(key)
         result.unknown[key] = value
 
 
 def _read_own(text: str, result: ImageMetadata) -> None:
-    recipe = json.loads(text)
-    if not isinstance(recipe, dict) or not isinstance(recipe.get("request"), dict):
-        raise ValueError("the recipe has no request")
-    request = dict(recipe["request"])
-    batch_index = int(recipe.get("batch_index", 0))
-    if request.get("seed") is not None:
-        request["seed"] = int(request["seed"]) + batch_index
-    result.info["batch_request"] = dict(recipe["request"])
-    request["batch_size"] = 1
-    GenerationRequest.from_dict(request)  # raises when the recipe is unusable
-    result.request = request
+    chunk = json.loads(text)
+    if not isinstance(chunk, dict):
+        raise ValueError("the recipe is not a JSON object")
+    if chunk.get("format") == 1 or "request" in chunk:  # format 1: a flat request of the whole batch
+        batch = Recipe.from_flat(chunk.get("request"))
+        run = dict(chunk.get("extra") or {})
+    else:
+        batch = Recipe.from_dict(chunk.get("recipe"))
+        run = dict(chunk.get("run") or {})
+    batch_index = int(chunk.get("batch_index", 0))
+    result.request = batch.for_image(batch_index).flat()
     result.info.update(
+        batch_recipe=batch.flat(),
         batch_index=batch_index,
-        model=recipe.get("model", {}),
-        versions=recipe.get("versions", {}),
-        created=recipe.get("created", ""),
-        extra=recipe.get("extra", {}),
+        model=chunk.get("model", {}),
+        versions=chunk.get("versions", {}),
+        created=chunk.get("created", ""),
+        run=run,
+        format=chunk.get("format", 1),
     )
     result.source = "diffuse-studio"
 
@@ -190,22 +194,23 @@ def match_model_id(model_id: str, models: Iterable[ModelInfo]) -> str | None:
     return None
 
 
-def request_from_image_file(path: Path | str, models: Iterable[ModelInfo] | None = None) -> dict[str, Any]:
-    """The settings of an image file (ours or another tool's) as a ``GenerationRequest`` dict.
+def recipe_from_image_file(path: Path | str, models: Iterable[ModelInfo] | None = None) -> Recipe:
+    """The recipe of an image file (ours or another tool's), for "use these settings" and for
+    images dropped onto the window.
 
-    For "use these settings" and for images dropped onto the window. With ``models`` (the local
-    ones), the image's model name is mapped to a local model's id where one matches; otherwise it
-    is kept, and validating the request tells the user the model is missing. Raises
-    ``MetadataError`` with a message for the user when the file has no usable settings.
+    With ``models`` (those the backend offers), the image's model name is mapped to a known model's
+    id where one matches; otherwise it is kept, and validating the recipe tells the user the model
+    is missing. Raises ``MetadataError`` with a message for the user when the file has no usable
+    settings.
     """
     meta = read_metadata(path)
     if not meta.ok:
         reason = "; ".join(meta.errors) or "no generation settings were found"
         raise MetadataError(f"{Path(path).name}: {reason}")
     try:
-        request = meta.to_request().to_dict()
+        recipe = meta.recipe()
     except (TypeError, ValueError) as exc:
         raise MetadataError(f"{Path(path).name}: the settings are incomplete ({exc})") from exc
     if models is not None:
-        request["model_id"] = match_model_id(request["model_id"], models) or request["model_id"]
-    return request
+        recipe = recipe.with_(model_id=match_model_id(recipe.model.id, models) or recipe.model.id)
+    return recipe

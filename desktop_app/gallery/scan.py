@@ -12,10 +12,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from desktop_app.gallery.save import TEMP_PREFIX
+from desktop_app.gallery.formats import IMAGE_SUFFIXES, TEMP_PREFIX
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
-DELETED_PREFIX = ".deleted-"
 STALE_TEMP_SECONDS = 3600
 
 

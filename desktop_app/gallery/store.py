@@ -29,11 +29,11 @@ from typing import Any
 
 from send2trash import send2trash
 
-from desktop_app import paths
+from desktop_app.core import paths
 from desktop_app.gallery import schema
+from desktop_app.gallery.formats import DELETED_PREFIX, TEMP_PREFIX
 from desktop_app.gallery.metadata import ImageMetadata, read_metadata
-from desktop_app.gallery.save import TEMP_PREFIX
-from desktop_app.gallery.scan import DELETED_PREFIX, scan_images
+from desktop_app.gallery.scan import scan_images
 
 log = logging.getLogger(__name__)
 
@@ -451,15 +451,6 @@ def _created(meta: ImageMetadata, stat: os.stat_result) -> float:
         except ValueError:
             pass
     return stat.st_mtime
-
-
-def add_to_default_index(path: Path, root: Path) -> None:
-    """Called by ``save_image``: add a new image to the default index, if there is one yet."""
-    if not default_db_path().exists():
-        return
-    with GalleryStore(check=False) as store:
-        store.add_root(root)
-        store.add_file(path)
 
 
 def open_default_store(extra_roots: Iterable[Path | str] = ()) -> GalleryStore:

@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 
 from PIL import Image, ImageOps
 
-from desktop_app import paths
+from desktop_app.core import paths
 
 THUMBNAIL_SIZE = 256
 K = TypeVar("K")

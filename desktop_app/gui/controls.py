@@ -1,9 +1,8 @@
-"""The parameters panel: every control of a generation request, with its problems shown in place.
+"""The parameters panel: every control of a recipe, with its problems shown in place.
 
-The panel turns its controls into a ``GenerationRequest`` and back (``request()`` /
-``set_request()``), validates it on every change with ``GenerationRequest.validate`` and shows
-each problem under the control it belongs to. It uses only the Qt-free, torch-free parts of the
-engine (models, schedulers, request).
+The panel turns its controls into a ``Recipe`` and back (``recipe()`` / ``set_recipe()``),
+validates it on every change with ``Recipe.validate`` and shows each problem under the control it
+belongs to. It uses only the shared, torch-free core (models, schedulers, recipes).
 """
 
 from __future__ import annotations
@@ -24,24 +23,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.engine.models import Discovery, ModelInfo
-from desktop_app.engine.request import (
+from desktop_app.core.models import ModelCatalog, ModelInfo
+from desktop_app.core.recipe import (
     DDPM_VARIANCES,
     MAX_BATCH,
+    MAX_CLASSIFIER_SCALE,
     MAX_GUIDANCE,
     MAX_SEED,
     MAX_STEPS,
-    GenerationRequest,
     Problem,
+    Recipe,
 )
-from desktop_app.engine.schedulers import SCHEDULERS
+from desktop_app.core.schedulers import SCHEDULERS
 from desktop_app.gui.widgets import FieldError, PromptEdit, SliderSpin
 
 RANDOM_SEED = -1
-# Request fields the panel has controls for; any other field of a restored recipe (e.g. A1111's
-# ENSD as noise_seed_delta) is carried through unchanged, so a recipe reproduces exactly.
+# Recipe fields (flat names) the panel has controls for; any other field of a restored recipe (e.g.
+# A1111's ENSD as noise_seed_delta, add-ons, a source image) is carried through unchanged, so a
+# recipe reproduces exactly.
 CONTROLLED = {"prompt", "negative_prompt", "model_id", "scheduler", "steps", "guidance_scale", "seed", "width", "height",
-              "batch_size", "eta", "ddpm_variance", "classifier_target", "classifier_scale", "preview"}
+              "batch_size", "eta", "ddpm_variance", "classifier_target", "classifier_scale"}
 ASPECTS = ((1, 1, "square"), (3, 4, "portrait"), (4, 3, "landscape"), (2, 3, "portrait"), (3, 2, "landscape"),
            (9, 16, "tall"), (16, 9, "wide"))
 
@@ -69,12 +70,11 @@ def model_label(info: ModelInfo) -> str:
 
 class ParametersPanel(QWidget):
     changed = Signal()  # any control changed
-    validity_changed = Signal(bool)  # True: the request can be generated
+    validity_changed = Signal(bool)  # True: the recipe can be generated
     submit = Signal()  # Ctrl+Enter in a prompt box
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.preview_mode = "latent"  # set from the settings
         self.last_seed: int | None = None
         self._models: dict[str, ModelInfo] = {}
         self._problems: list[Problem] = []
@@ -130,7 +130,7 @@ class ParametersPanel(QWidget):
         self.target_shape = QComboBox()
         self.target_shape.setToolTip("The shape the classifier steers towards")
         self.classifier_scale = QDoubleSpinBox()
-        self.classifier_scale.setRange(0.0, 100.0)
+        self.classifier_scale.setRange(0.0, MAX_CLASSIFIER_SCALE)
         self.classifier_scale.setSingleStep(0.5)
         self.classifier_scale.setToolTip("Classifier guidance scale s")
         self.classifier_row = QWidget()
@@ -201,27 +201,27 @@ class ParametersPanel(QWidget):
         self.form = form
         form.addRow("&Model", self.model)
         form.addRow("", self.model_note)
-        form.addRow("", self._error("model"))
+        form.addRow("", self._error("model.id"))
         form.addRow("S&cheduler", self.scheduler)
-        form.addRow("", self._error("scheduler"))
+        form.addRow("", self._error("sampling.scheduler"))
         form.addRow("η (eta)", self.eta)
-        form.addRow("", self._error("eta"))
+        form.addRow("", self._error("sampling.eta"))
         form.addRow("Variance", self.variance)
-        form.addRow("", self._error("ddpm_variance"))
+        form.addRow("", self._error("sampling.ddpm_variance"))
         form.addRow("S&teps", self.steps)
-        form.addRow("", self._error("steps"))
+        form.addRow("", self._error("sampling.steps"))
         form.addRow("&Guidance", self.guidance)
-        form.addRow("", self._error("guidance_scale"))
+        form.addRow("", self._error("guidance.scale"))
         form.addRow("Mode", self.guidance_mode)
         form.addRow("Target", self.classifier_row)
-        form.addRow("", self._error("classifier_target", "classifier_scale"))
+        form.addRow("", self._error("guidance.classifier_target", "guidance.classifier_scale"))
         form.addRow("S&eed", seed_row)
-        form.addRow("", self._error("seed"))
+        form.addRow("", self._error("output.seed"))
         form.addRow("Si&ze", self.size)
         form.addRow("", self.custom_row)
-        form.addRow("", self._error("width", "height"))
+        form.addRow("", self._error("output.width", "output.height"))
         form.addRow("&Batch", batch_row)
-        form.addRow("", self._error("batch_size", "preview", "preview_every"))
+        form.addRow("", self._error("output.batch_size"))
 
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("&Prompt", buddy=self.prompt))
@@ -249,7 +249,7 @@ class ParametersPanel(QWidget):
         self.random_seed.clicked.connect(lambda: self.seed.setValue(RANDOM_SEED))
 
     # ---- models -------------------------------------------------------------------------------
-    def set_models(self, discovery: Discovery, preferred: str | None = None) -> None:
+    def set_models(self, discovery: ModelCatalog, preferred: str | None = None) -> None:
         wanted = preferred or self.model.currentData()
         self._models = {m.id: m for m in discovery.models}
         self.model.blockSignals(True)
@@ -320,13 +320,13 @@ class ParametersPanel(QWidget):
                 combo.addItem(label, label)
             combo.blockSignals(False)
 
-    # ---- request <-> controls ----------------------------------------------------------------
-    def request(self) -> GenerationRequest:
+    # ---- recipe <-> controls ----------------------------------------------------------------
+    def recipe(self) -> Recipe:
         seed = int(self.seed.value())
         classifier = self.guidance_mode.currentData() == "classifier" and self.guidance_mode.isVisibleTo(self)
         target = " ".join(t for t in (self.target_colour.currentData(), self.target_shape.currentData()) if t)
-        return GenerationRequest(
-            prompt=self.prompt.text().strip(),
+        recipe = Recipe.of(
+            self.prompt.text().strip(),
             negative_prompt=self.negative.text().strip(),
             model_id=self.model.currentData() or "",
             scheduler=self.scheduler.currentText(),
@@ -340,17 +340,18 @@ class ParametersPanel(QWidget):
             ddpm_variance=self.variance.currentData(),
             classifier_target=target if classifier else "",
             classifier_scale=self.classifier_scale.value() if classifier else 0.0,
-            preview=self.preview_mode,
-        ).replace(**self._passthrough)
+        )
+        return Recipe.from_flat({**recipe.flat(), **self._passthrough})
 
-    def set_request(self, data: dict[str, Any], batch_count: int | None = None) -> list[str]:
-        """Show a request (a dict from ``GenerationRequest.to_dict()`` or a gallery recipe).
+    def set_recipe(self, recipe: Recipe | dict[str, Any], batch_count: int | None = None) -> list[str]:
+        """Show a recipe (a ``Recipe``, or its flat form from the settings or the gallery).
 
         Returns notes for the user about what could not be restored as it was.
         """
         notes: list[str] = []
-        defaults = GenerationRequest(prompt="").to_dict()
-        values = {**defaults, **{k: v for k, v in data.items() if v is not None or k == "seed"}}
+        data = recipe.flat() if isinstance(recipe, Recipe) else dict(recipe)
+        defaults = Recipe.of("").flat()
+        values = {**defaults, **{k: v for k, v in data.items() if v is not None or k in ("seed", "width", "height", "source")}}
         self._passthrough = {k: v for k, v in values.items() if k in defaults and k not in CONTROLLED}
         self._restoring = True
         try:
@@ -419,16 +420,15 @@ class ParametersPanel(QWidget):
         if self._restoring:
             return
         self._update_visibility()
-        request = self.request()
         info = self.model_info()
-        problems = request.validate(info)
+        problems = self.recipe().validate(info)
         if not self.model.count():
-            problems = [p for p in problems if p.field != "model"]
-            problems.insert(0, Problem("model", "no models found: add one in Settings → Model folders"))
+            problems = [p for p in problems if p.field != "model.id"]
+            problems.insert(0, Problem("model.id", "no models found: add one in Settings → Model folders"))
         self._problems = problems
         by_field: dict[FieldError, list[str]] = {label: [] for label in set(self._errors.values())}
         for problem in problems:
-            label = self._errors.get(problem.field, self._errors["batch_size"])
+            label = self._errors.get(problem.field, self._errors["output.batch_size"])
             by_field[label].append(problem.message)
         for label, messages in by_field.items():
             label.show_problems(messages)
@@ -438,7 +438,7 @@ class ParametersPanel(QWidget):
 
     @property
     def restoring(self) -> bool:
-        """True while ``set_request`` fills the controls (their change signals are not user edits)."""
+        """True while ``set_recipe`` fills the controls (their change signals are not user edits)."""
         return self._restoring
 
     def problems(self) -> list[Problem]:

@@ -24,8 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app import __version__, paths
-from desktop_app.settings import DEVICES, PRECISIONS, PREVIEW_MODES, THEMES, Settings
+from desktop_app import __version__
+from desktop_app.core import paths
+from desktop_app.core.settings import DEVICES, PRECISIONS, PREVIEW_MODES, THEMES, Settings
 
 PREVIEW_LABELS = {"latent": "Fast (latent → RGB)", "vae": "Full decode (slower)", "off": "Off"}
 

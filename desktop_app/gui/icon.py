@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QLinearGradient, QPainter, QPixmap
 
-from desktop_app import paths
+from desktop_app.core import paths
 
 
 def _drawn(side: int) -> QPixmap:

@@ -1,32 +1,14 @@
-"""Starting the window: ``run_gui()`` (what ``diffuse-studio`` runs with no subcommand).
+"""Starting the window: the Qt application, the main window, and the screenshot and start-up probes.
 
-Only Qt and the torch-free parts of the app are imported here; the engine thread imports torch
-after the window is on screen. ``python -m desktop_app.gui.main --screenshot out.png`` generates
-once and saves a picture of the window (scripts/screenshot.sh uses it).
+Only Qt and the torch-free parts of the app are imported here. The entry point
+(``desktop_app.cli.window``) makes the backend and the gallery library and passes them in; the
+backend's own thread imports torch after the window is on screen.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
-
-_STARTED = time.perf_counter()
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m desktop_app.gui.main", description="Open the Diffuse Studio window.")
-    p.add_argument("--screenshot", metavar="PATH", help="generate once, save a picture of the window to PATH, quit")
-    p.add_argument("--prompt", default="a big yellow star in the top right corner", help="with --screenshot")
-    p.add_argument("--model", default=None, help="model id or folder to select (with --screenshot)")
-    p.add_argument("--models-dir", action="append", default=[], help="an extra model folder for this run")
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--batch", type=int, default=None, help="batch size (with --screenshot)")
-    p.add_argument("--tab", choices=["create", "gallery"], default="create", help="the tab to photograph (with --screenshot)")
-    p.add_argument("--at-step", type=int, default=0, help="photograph the running job at this step instead of the end")
-    p.add_argument("--theme", choices=["system", "light", "dark"], help="this run's theme (the setting is kept)")
-    p.add_argument("--quit-after-show", action="store_true", help="print the start-up time and quit (benchmark)")
-    return p
 
 
 def create_app(argv: list[str] | None = None):
@@ -34,6 +16,7 @@ def create_app(argv: list[str] | None = None):
     from PySide6.QtWidgets import QApplication
 
     from desktop_app import __version__
+    from desktop_app.core.paths import DESKTOP_ID
     from desktop_app.gui import theme
     from desktop_app.gui.icon import app_icon
 
@@ -45,40 +28,35 @@ def create_app(argv: list[str] | None = None):
     app.setApplicationDisplayName("Diffuse Studio")
     app.setApplicationVersion(__version__)
     app.setOrganizationName("Diffuse Studio")
-    from desktop_app.desktop_entry import DESKTOP_ID
-
     app.setDesktopFileName(DESKTOP_ID)  # the installed entry's name: the desktop shows our icon and name
     app.setWindowIcon(app_icon())
     return app, theme
 
 
-def run_gui(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv or [])
+def run_gui(settings, backend, library, *, configure_backend=None, theme_override: str | None = None,
+            quit_after_show: bool = False, screenshot=None, started: float | None = None) -> int:
+    """Show the window on ``backend`` and run the event loop until it closes; returns the exit status."""
     app, theme = create_app()
     from desktop_app.gui.window import MainWindow
-    from desktop_app.settings import Settings
 
-    settings = Settings.load()
-    for folder in args.models_dir:
-        if folder not in settings.extra_model_dirs:
-            settings.extra_model_dirs.append(folder)
-    theme.apply_theme(app, args.theme or settings.theme)
+    theme.apply_theme(app, theme_override or settings.theme)
+    window = MainWindow(settings, backend, library, start_engine=not quit_after_show, configure_backend=configure_backend)
     hints = app.styleHints()
     if hasattr(hints, "colorSchemeChanged"):
         hints.colorSchemeChanged.connect(lambda *_: window.settings.theme == "system" and theme.apply_theme(app, "system"))
-    window = MainWindow(settings, start_engine=not args.quit_after_show)
     window.show()
     _close_on_signals(window)
-    if args.quit_after_show:
+    if quit_after_show:
         from PySide6.QtCore import QTimer
 
         def report() -> None:
-            print(f"window shown after {time.perf_counter() - _STARTED:.3f} s; torch imported: {'torch' in sys.modules}", flush=True)
+            seconds = time.perf_counter() - (started if started is not None else time.perf_counter())
+            print(f"window shown after {seconds:.3f} s; torch imported: {'torch' in sys.modules}", flush=True)
             window.close()
 
         QTimer.singleShot(0, report)
-    elif args.screenshot:
-        _arrange_screenshot(window, args)
+    elif screenshot is not None:
+        _arrange_screenshot(window, screenshot)
     return app.exec()
 
 
@@ -140,18 +118,11 @@ def _arrange_screenshot(window, args) -> None:
         print(f"screenshot saved to {path}", flush=True)
         window.close()
 
-    def at_step(job_id: int, step: int, *_: object) -> None:
+    def at_step(job_id: str, step: int, *_: object) -> None:
         if args.at_step and step >= args.at_step:
             QTimer.singleShot(100, save)  # let the step's preview reach the screen first
 
-    window.engine.progress.connect(at_step)
-    for signal in (window.engine.job_finished, window.engine.job_failed, window.engine.job_cancelled):
+    window.bridge.progress.connect(at_step)
+    for signal in (window.bridge.job_finished, window.bridge.job_failed, window.bridge.job_cancelled):
         signal.connect(lambda *_: QTimer.singleShot(400, save))
     QTimer.singleShot(200, window.generate)
-
-
-if __name__ == "__main__":
-    from desktop_app.app import setup_logging
-
-    setup_logging()
-    sys.exit(run_gui(sys.argv[1:]))

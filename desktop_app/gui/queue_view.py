@@ -5,19 +5,20 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
-from desktop_app.engine.request import GenerationRequest
+from desktop_app.core.recipe import Recipe
 
 STATE_MARK = {"queued": "⏳", "running": "▶", "finished": "✔", "failed": "✖", "cancelled": "⊘"}
 
 
-def describe(job_id: int, request: GenerationRequest) -> str:
-    prompt = request.prompt if len(request.prompt) <= 40 else request.prompt[:39] + "…"
-    seed = "random seed" if request.seed is None else f"seed {request.seed}"
-    return f"#{job_id}  {prompt or '(no prompt)'} · {request.scheduler}, {request.steps} steps, {seed}"
+def describe(label: str, recipe: Recipe) -> str:
+    text = recipe.prompt.text
+    prompt = text if len(text) <= 40 else text[:39] + "…"
+    seed = "random seed" if recipe.output.seed is None else f"seed {recipe.output.seed}"
+    return f"{label}  {prompt or '(no prompt)'} · {recipe.sampling.scheduler}, {recipe.sampling.steps} steps, {seed}"
 
 
 class JobQueueView(QWidget):
-    cancel_requested = Signal(int)  # the running job, or a queued one being removed
+    cancel_requested = Signal(str)  # the running job, or a queued one being removed
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -36,23 +37,29 @@ class JobQueueView(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.list)
         layout.addLayout(buttons)
-        self._items: dict[int, QListWidgetItem] = {}
-        self._states: dict[int, str] = {}
-        self._texts: dict[int, str] = {}
+        self._items: dict[str, QListWidgetItem] = {}
+        self._states: dict[str, str] = {}
+        self._texts: dict[str, str] = {}
+        self._labels: dict[str, str] = {}
         self.remove_button.clicked.connect(self._remove_selected)
         self.clear_button.clicked.connect(self.clear_finished)
         self.list.currentItemChanged.connect(self._update_buttons)
         self._update_buttons()
 
-    def add(self, job_id: int, request: GenerationRequest) -> None:
+    def label(self, job_id: str) -> str:
+        """A short name for a job ("#3"), numbered in the order the window queued them."""
+        return self._labels.get(job_id, job_id)
+
+    def add(self, job_id: str, recipe: Recipe) -> None:
         item = QListWidgetItem()
         item.setData(Qt.ItemDataRole.UserRole, job_id)
         self._items[job_id] = item
-        self._texts[job_id] = describe(job_id, request)
+        self._labels[job_id] = f"#{len(self._labels) + 1}"
+        self._texts[job_id] = describe(self._labels[job_id], recipe)
         self.list.addItem(item)
         self.set_state(job_id, "queued")
 
-    def set_state(self, job_id: int, state: str, detail: str = "") -> None:
+    def set_state(self, job_id: str, state: str, detail: str = "") -> None:
         item = self._items.get(job_id)
         if item is None:
             return
@@ -61,14 +68,14 @@ class JobQueueView(QWidget):
         item.setToolTip(f"{self._texts[job_id]}\n{state}{': ' + detail if detail else ''}")
         self._update_buttons()
 
-    def state(self, job_id: int) -> str | None:
+    def state(self, job_id: str) -> str | None:
         return self._states.get(job_id)
 
-    def job_ids(self, *states: str) -> list[int]:
+    def job_ids(self, *states: str) -> list[str]:
         ids = [self.list.item(k).data(Qt.ItemDataRole.UserRole) for k in range(self.list.count())]
         return [i for i in ids if not states or self._states.get(i) in states]
 
-    def remove(self, job_id: int) -> None:
+    def remove(self, job_id: str) -> None:
         item = self._items.pop(job_id, None)
         if item is not None:
             self.list.takeItem(self.list.row(item))
@@ -80,7 +87,7 @@ class JobQueueView(QWidget):
         for job_id in self.job_ids("finished", "failed", "cancelled"):
             self.remove(job_id)
 
-    def _selected(self) -> int | None:
+    def _selected(self) -> str | None:
         item = self.list.currentItem()
         return None if item is None else item.data(Qt.ItemDataRole.UserRole)
 

@@ -1,8 +1,8 @@
 """A small plot of the scheduler's noise schedule: ᾱₜ and βₜ over t, with this run's timesteps.
 
-The curves come from ``desktop_app.engine.schedulers.schedule_curves``, which builds the real
-diffusers scheduler. diffusers is slow to import (and its lazy module is not safe to import from
-two threads at once), so the engine thread computes them between steps; the newest request wins.
+The curves come from the backend (a ``Curves`` event): the local one builds the real diffusers
+scheduler on its own thread, between steps when a job runs (diffusers is slow to import, and its
+lazy module is not safe to import from two threads at once); the newest request wins.
 The plot is drawn with QPainter.
 """
 

@@ -1,7 +1,9 @@
 """The main window: parameters on the left, the forming image in the middle, the queue on the right.
 
-The window owns one ``EngineThread``; it only ever sends it jobs and reacts to its signals, so
-the GUI thread never waits on the engine (except for one step when the window closes mid-run).
+The window is given a backend (whatever runs jobs: this machine's engine, a server) and a gallery
+``Library``; it owns one ``BackendBridge`` thread between them, only ever sends jobs through it and
+reacts to its signals, so the GUI thread never waits on the backend (except for one step when the
+window closes mid-run).
 """
 
 from __future__ import annotations
@@ -26,19 +28,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.engine.models import discover
-from desktop_app.engine.request import MAX_SEED, GenerationRequest
+from desktop_app.backend.protocol import Backend
+from desktop_app.core.events import JobSummary
+from desktop_app.core.models import ModelCatalog
+from desktop_app.core.options import RunOptions
+from desktop_app.core.recipe import MAX_SEED, Recipe
+from desktop_app.core.settings import Settings
+from desktop_app.gallery.library import Library
 from desktop_app.gui import theme
+from desktop_app.gui.bridge import BackendBridge
 from desktop_app.gui.canvas import PreviewCanvas, ThumbnailStrip
 from desktop_app.gui.controls import ParametersPanel
 from desktop_app.gui.dialogs import AboutDialog, SettingsDialog, first_run_text
-from desktop_app.gui.engine_thread import EngineConfig, EngineThread, Job, JobSummary
 from desktop_app.gui.icon import app_icon
 from desktop_app.gui.menus import build_menus
 from desktop_app.gui.messages import MessageArea
 from desktop_app.gui.queue_view import JobQueueView
 from desktop_app.gui.schedule_plot import NoiseSchedulePlot
-from desktop_app.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +52,10 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
-def engine_config(settings: Settings) -> EngineConfig:
-    return EngineConfig(settings.device, settings.precision, tuple(settings.extra_model_dirs), settings.preview_max_fps,
-                        settings.fast_mode, settings.low_vram)
+def run_options(settings: Settings) -> RunOptions:
+    """How the window's jobs run, from the settings (never part of an image's recipe)."""
+    return RunOptions(device=settings.device, precision=settings.precision, preview=settings.preview_mode,
+                      preview_max_fps=settings.preview_max_fps, fast=settings.fast_mode, low_vram=settings.low_vram)
 
 
 def format_progress(step: int, total: int, its: float, left: float) -> str:
@@ -58,31 +65,37 @@ def format_progress(step: int, total: int, its: float, left: float) -> str:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, settings: Settings | None = None, *, start_engine: bool = True):
+    def __init__(self, settings: Settings, backend: Backend, library: Library | None = None, *,
+                 start_engine: bool = True, configure_backend=None):
+        """``configure_backend(settings)`` (from the entry point) passes changed settings, such as the
+        model folders, on to the backend it made; the window itself only knows the protocol."""
         super().__init__()
-        self.settings = settings or Settings.load()
+        self.settings = settings
+        self.backend = backend
+        self.library = library or Library(settings.output_path)
+        self._configure_backend = configure_backend
         self.setWindowTitle("Diffuse Studio")
         self.setWindowIcon(app_icon())
         self.setObjectName("mainWindow")
         self.setAcceptDrops(True)
-        self.requests: dict[int, GenerationRequest] = {}
-        self.running_job: int | None = None
+        self.requests: dict[str, Recipe] = {}
+        self.job_options: dict[str, RunOptions] = {}
+        self.running_job: str | None = None
         self.device_text = ""
         self._closing = False
         self._start_engine = start_engine
         self._build_central()
         self._build_docks()
         self._build_actions()
-        self.engine = EngineThread(engine_config(self.settings))
-        self._connect_engine()
-        self.engine.curves_ready.connect(self.schedule_plot.set_curves)
+        self.bridge = BackendBridge(backend, self.library)
+        self._connect_bridge()
+        self.bridge.curves_ready.connect(self.schedule_plot.set_curves)
         self._plot_timer = QTimer(self, singleShot=True, interval=120)
         self._plot_timer.timeout.connect(self._ask_curves)
-        self.panel.preview_mode = self.settings.preview_mode
-        self.refresh_models()
-        self.panel.set_request(GenerationRequest(prompt="").to_dict())
+        self.panel.set_models(backend.models())
+        self.panel.set_recipe(Recipe.of(""))
         if self.settings.last_request:
-            for note in self.panel.set_request(self.settings.last_request, self.settings.batch_count):
+            for note in self.panel.set_recipe(self.settings.last_request, self.settings.batch_count):
                 self.messages.show_message(note, "info")
         else:
             self._apply_model_defaults()
@@ -168,7 +181,8 @@ class MainWindow(QMainWindow):
         except ImportError:
             return
         try:
-            self.gallery = GalleryPanel(output_dirs=(self.settings.output_path,))
+            self.gallery = GalleryPanel(store=self.library.store, output_dirs=(self.settings.output_path,),
+                                        models=self.panel.models)
         except Exception:  # the gallery is optional: the window works without it
             log.exception("the gallery panel could not be created")
             return
@@ -192,29 +206,30 @@ class MainWindow(QMainWindow):
         self.setTabOrder(self.panel.batch_count, self.generate_button)
         self.setTabOrder(self.generate_button, self.cancel_button)
 
-    # ---- engine ---------------------------------------------------------------------------------
-    def _connect_engine(self) -> None:
-        e = self.engine
-        e.state_changed.connect(self._on_engine_state)
-        e.engine_ready.connect(self._on_engine_ready)
-        e.engine_error.connect(lambda text: self.messages.show_message(text))
-        e.job_started.connect(self._on_started)
-        e.progress.connect(self._on_progress)
-        e.preview.connect(self._on_preview)
-        e.image_ready.connect(self._on_image)
-        e.save_failed.connect(lambda _id, text: self.messages.show_message(text))
-        self._connect_engine_terminals()
-        self.queue.cancel_requested.connect(e.cancel)
-
-    def _connect_engine_terminals(self) -> None:
-        self.engine.job_finished.connect(self._on_finished)
-        self.engine.job_failed.connect(self._on_failed)
-        self.engine.job_cancelled.connect(self._on_cancelled)
+    # ---- backend ---------------------------------------------------------------------------------
+    def _connect_bridge(self) -> None:
+        b = self.bridge
+        b.state_changed.connect(self._on_engine_state)
+        b.engine_ready.connect(self._on_engine_ready)
+        b.engine_error.connect(lambda text: self.messages.show_message(text))
+        b.job_started.connect(self._on_started)
+        b.progress.connect(self._on_progress)
+        b.preview.connect(self._on_preview)
+        b.image_ready.connect(self._on_image)
+        b.image_saved.connect(self._on_saved)
+        b.save_failed.connect(lambda _id, text: self.messages.show_message(text))
+        b.models_changed.connect(self._on_models)
+        b.job_finished.connect(self._on_finished)
+        b.job_failed.connect(self._on_failed)
+        b.job_cancelled.connect(self._on_cancelled)
+        self.queue.cancel_requested.connect(b.cancel)
 
     def start_engine(self) -> None:
-        if not self.engine.isRunning() and not self._closing:
+        if not self.bridge.isRunning() and not self._closing:
+            self.bridge.start()
             info = self.panel.model_info()
-            self.engine.start_loading(info.id if info else None)
+            if info is not None:
+                self.bridge.preload(info.id, run_options(self.settings))
             self._ask_curves()
 
     def _on_engine_state(self, text: str) -> None:
@@ -236,29 +251,31 @@ class MainWindow(QMainWindow):
         """Queue ``batch count`` jobs with the current parameters; returns their ids."""
         if not self.generate_button.isEnabled():
             return []
-        request = self.panel.request()
-        self.settings.last_request = request.to_dict()
+        recipe = self.panel.recipe()
+        self.settings.last_request = recipe.flat()
         self.settings.batch_count = self.panel.batch_count.value()
         self.save_settings()
+        options = run_options(self.settings)
+        seed, batch = recipe.output.seed, recipe.output.batch_size
         ids = []
         for k in range(self.panel.batch_count.value()):
-            r = request
-            if request.seed is not None:
-                seed = request.seed + k * request.batch_size
-                if seed + request.batch_size - 1 > MAX_SEED:
+            r = recipe
+            if seed is not None:
+                if seed + k * batch + batch - 1 > MAX_SEED:
                     break
-                r = request.replace(seed=seed)
-            job = Job(r, self.settings.output_path)
-            self.requests[job.id] = r
-            self.queue.add(job.id, r)
-            ids.append(self.engine.submit(job))
-        if not self.engine.isRunning() and self._start_engine:
+                r = recipe.with_(seed=seed + k * batch)
+            job_id = self.bridge.submit(r, options, self.settings.output_path)
+            self.requests[job_id] = r
+            self.job_options[job_id] = options
+            self.queue.add(job_id, r)
+            ids.append(job_id)
+        if not self.bridge.isRunning() and self._start_engine:
             self.start_engine()
         return ids
 
     def cancel_running(self) -> None:
         if self.running_job is not None:
-            self.engine.cancel(self.running_job)
+            self.bridge.cancel(self.running_job)
             self.progress.setFormat("Cancelling…")
             self.cancel_button.setEnabled(False)
 
@@ -269,53 +286,56 @@ class MainWindow(QMainWindow):
         tip = "Add a job to the queue (Ctrl+Enter)" if valid else "Fix first:\n" + "\n".join(p.message for p in problems)
         self.generate_button.setToolTip(tip)
 
-    def _on_started(self, job_id: int) -> None:
+    def _on_started(self, job_id: str) -> None:
         self.running_job = job_id
         self.queue.set_state(job_id, "running")
         self.batch_strip.clear()
         self.batch_strip.hide()
-        request = self.requests.get(job_id)
-        self.progress.setRange(0, request.steps if request else 1)
+        recipe = self.requests.get(job_id)
+        self.progress.setRange(0, recipe.sampling.steps if recipe else 1)
         self.progress.setValue(0)
-        self.progress.setFormat(f"Job #{job_id}: preparing…")
-        if request is not None and request.preview == "off":
+        self.progress.setFormat(f"Job {self.queue.label(job_id)}: preparing…")
+        options = self.job_options.get(job_id)
+        if options is not None and options.preview == "off":
             self.canvas.clear()
             self.canvas.view.placeholder = "Previews are off (Settings → Preview); the image appears when it is done"
         else:
             self.canvas.view.placeholder = "Type a prompt and press Generate (Ctrl+Enter)"
         self.cancel_button.setEnabled(True)
 
-    def _on_progress(self, job_id: int, step: int, total: int, its: float, left: float) -> None:
+    def _on_progress(self, job_id: str, step: int, total: int, its: float, left: float) -> None:
         if job_id != self.running_job:
             return
         self.progress.setRange(0, total)
         self.progress.setValue(step)
         self.progress.setFormat(format_progress(step, total, its, left))
-        request = self.requests.get(job_id)
-        if request is not None and self.schedule_plot.key == (request.scheduler, request.steps):
+        recipe = self.requests.get(job_id)
+        if recipe is not None and self.schedule_plot.key == (recipe.sampling.scheduler, recipe.sampling.steps):
             self.schedule_plot.set_current_step(step)
 
-    def _on_preview(self, job_id: int, image: QImage) -> None:
+    def _on_preview(self, job_id: str, image: QImage) -> None:
         if job_id == self.running_job:
             self.canvas.show_image(image, preview=True)
-            self.image_info.setText(f"Preview of job #{job_id} (x̂₀ estimate, {image.width()}×{image.height()})")
+            self.image_info.setText(f"Preview of job {self.queue.label(job_id)} (x̂₀ estimate, {image.width()}×{image.height()})")
 
-    def _on_image(self, job_id: int, index: int, image: QImage, path: str) -> None:
-        request = self.requests.get(job_id)
-        tip = f"#{job_id}: {request.prompt if request else ''}\n{path or 'not saved'}"
+    def _on_image(self, job_id: str, index: int, image: QImage, path: str) -> None:
+        recipe = self.requests.get(job_id)
+        tip = f"{self.queue.label(job_id)}: {recipe.prompt.text if recipe else ''}\n{path or 'not saved'}"
         self.batch_strip.add_image(image, path, tip)
         self.batch_strip.setVisible(self.batch_strip.count() > 1)
         self.session_strip.add_image(image, path, tip)
         if index == 0:
             self._show_saved(image, path)
-        if path and self.gallery is not None:
-            self.gallery.add_image(path)
+
+    def _on_saved(self, path: str, image_id: int) -> None:
+        if self.gallery is not None:
+            self.gallery.show_new(image_id, path)
 
     def _show_saved(self, image: QImage, path: str) -> None:
         self.canvas.show_image(image)
         self.image_info.setText(f"{image.width()}×{image.height()} · {path or 'not saved'}")
 
-    def _end(self, job_id: int, state: str, detail: str = "") -> None:
+    def _end(self, job_id: str, state: str, detail: str = "") -> None:
         self.queue.set_state(job_id, state, detail)
         self.schedule_plot.set_current_step(0)
         if job_id == self.running_job:
@@ -326,55 +346,59 @@ class MainWindow(QMainWindow):
             if state != "finished":
                 self.progress.setValue(0)
 
-    def _on_finished(self, job_id: int, summary: JobSummary) -> None:
+    def _on_finished(self, job_id: str, summary: JobSummary) -> None:
         seconds = summary.timings.get("total", 0.0)
         self._end(job_id, "finished", f"{seconds:.1f} s")
-        self.requests[job_id] = summary.request
+        self.requests[job_id] = summary.recipe
         if summary.seeds:
             self.panel.set_last_seed(summary.seeds[0])
         for text in summary.warnings:
             self.messages.show_message(text, "info")
 
-    def _on_failed(self, job_id: int, message: str) -> None:
+    def _on_failed(self, job_id: str, message: str) -> None:
         self._end(job_id, "failed")
-        self.messages.show_message(f"Job #{job_id} failed. {message}")
+        self.messages.show_message(f"Job {self.queue.label(job_id)} failed. {message}")
 
-    def _on_cancelled(self, job_id: int) -> None:
+    def _on_cancelled(self, job_id: str) -> None:
         self._end(job_id, "cancelled")
 
     # ---- models, plot, settings ------------------------------------------------------------------
     def refresh_models(self) -> None:
-        found = discover(self.settings.extra_model_dirs)
-        self.panel.set_models(found)
+        """Ask the backend to look for models again; the list updates now with what it knows and
+        again when it answers (a server's list arrives later)."""
+        self.backend.refresh_models()
+        self.panel.set_models(self.backend.models())
+
+    def _on_models(self, catalog: ModelCatalog) -> None:
+        self.panel.set_models(catalog)
 
     def _apply_model_defaults(self, *_: object) -> None:
         info = self.panel.model_info()
         if info is None or not info.defaults or self.panel.restoring:
             return
-        current = self.panel.request().to_dict()
+        current = self.panel.recipe().flat()
         known = {k: v for k, v in info.defaults.items() if k in current}
-        self.panel.set_request({**current, **known})
+        self.panel.set_recipe({**current, **known})
 
     def _ask_curves(self) -> None:
         info = self.panel.model_info()
         if info is None or self._closing:
             return
-        request = self.panel.request()
-        self.engine.ask_curves(request.scheduler, info.scheduler_config, request.steps)
+        sampling = self.panel.recipe().sampling
+        self.bridge.request_curves(sampling.scheduler, info.id, sampling.steps)
 
-    def use_settings(self, data: dict) -> None:
-        """Show a recipe (from the gallery) in every control."""
-        request = data.get("request", data) if isinstance(data, dict) else {}
-        for note in self.panel.set_request(request):
+    def use_settings(self, recipe: Recipe | dict) -> None:
+        """Show a recipe (from the gallery, an image file) in every control."""
+        for note in self.panel.set_recipe(recipe):
             self.messages.show_message(note, "info")
         self.tabs.setCurrentIndex(0)
 
     def restore_from_image(self, path: str) -> bool:
         """Show an image file and put its settings (ours, A1111, ComfyUI, InvokeAI) in the controls."""
-        from desktop_app.gallery.metadata import MetadataError, request_from_image_file
+        from desktop_app.gallery.metadata import MetadataError, recipe_from_image_file
 
         try:
-            recipe = request_from_image_file(path, models=self.panel.models())
+            recipe = recipe_from_image_file(path, models=self.panel.models())
         except (MetadataError, OSError) as exc:
             self.messages.show_message(f"No settings could be read from that image: {exc}")
             return False
@@ -408,7 +432,7 @@ class MainWindow(QMainWindow):
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
     def open_log_folder(self) -> None:
-        from desktop_app import paths
+        from desktop_app.core import paths
 
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.log_dir())))
 
@@ -419,13 +443,11 @@ class MainWindow(QMainWindow):
         dialog.open()
 
     def apply_settings(self, new: Settings) -> None:
-        old_config, old_dirs = engine_config(self.settings), list(self.settings.extra_model_dirs)
         self.settings = new
-        self.panel.preview_mode = new.preview_mode
-        if engine_config(new) != old_config:
-            self.engine.reconfigure(engine_config(new))
-        if new.extra_model_dirs != old_dirs:
-            self.refresh_models()
+        self.library.output_dir = new.output_path
+        if self._configure_backend is not None:
+            self._configure_backend(new)  # its model folders, its default device
+            self.panel.set_models(self.backend.models())
         theme.apply_theme(QApplication.instance(), new.theme)
         self.save_settings()
 
@@ -483,7 +505,7 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(0)  # the docks' own visibility is what gets saved
         self.settings.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
         self.settings.window_state = bytes(self.saveState().toBase64()).decode()
-        self.settings.last_request = self.panel.request().to_dict()
+        self.settings.last_request = self.panel.recipe().flat()
         self.settings.batch_count = self.panel.batch_count.value()
         self.save_settings()
         self.hide()  # gone at once, even if the engine needs a moment (a model half loaded) to stop
@@ -491,10 +513,11 @@ class MainWindow(QMainWindow):
         event.accept()
 
     def shutdown(self) -> None:
-        """Cancel everything and stop the engine thread (waits at most for the current step or model load)."""
+        """Cancel everything and stop the backend (waits at most for the current step or model load)."""
         self._closing = True
-        self.engine.stop()
-        if self.engine.isRunning():
-            self.engine.wait()
+        self.bridge.stop()
+        if not self.bridge.isRunning() and not self.bridge.isFinished():
+            self.bridge.start()  # never started: it only closes the backend, so queued jobs each get their end
+        self.bridge.wait()
         if self.gallery is not None:
             self.gallery.shutdown()

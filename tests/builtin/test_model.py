@@ -35,25 +35,20 @@ PROMPTS = [
 def engine():
     import torch
 
-    from desktop_app.engine import Engine
+    from desktop_app.backend.local.engine import Engine
 
     torch.set_num_threads(2)
-    return Engine(device="cpu")
+    made = Engine()
+    yield made
+    made.close()
 
 
 def _generate(engine, prompt: str, seed: int, **settings):
-    from desktop_app.engine import GenerationRequest
+    from desktop_app.core.recipe import Recipe
+    from tests.backend.helpers import CPU
 
-    request = GenerationRequest(
-        prompt=prompt,
-        model_id=str(MODEL),
-        scheduler="DDIM",
-        steps=20,
-        guidance_scale=5.0,
-        seed=seed,
-        preview="off",
-    )
-    return engine.run(request.replace(**settings)).images[0]
+    recipe = Recipe.of(prompt, model_id=str(MODEL), scheduler="DDIM", steps=20, guidance_scale=5.0, seed=seed)
+    return engine.run(recipe.with_(**settings), CPU).images[0]
 
 
 def test_model_folder_is_complete_and_small():

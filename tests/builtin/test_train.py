@@ -28,11 +28,13 @@ def test_tiny_recipe_resumes_and_writes_a_loadable_model_folder(tmp_path):
     info = json.loads((out / "diffuse_studio.json").read_text())
     assert len(info["preview_factors"]["matrix"]) == 4 and len(info["preview_factors"]["bias"]) == 3
 
-    from desktop_app.engine import Engine, GenerationRequest
+    from desktop_app.backend.local.engine import Engine
+    from desktop_app.core.recipe import Recipe
+    from tests.backend.helpers import CPU
 
-    request = GenerationRequest(prompt="a red circle", model_id=str(out), scheduler="DDIM", steps=2, seed=1, preview="off",
-                                classifier_target="circle", classifier_scale=1.0)  # fmt: skip
-    result = Engine(device="cpu").run(request)
+    recipe = Recipe.of("a red circle", model_id=str(out), scheduler="DDIM", steps=2, seed=1, classifier_target="circle",
+                       classifier_scale=1.0)
+    result = Engine().run(recipe, CPU)
     assert result.images[0].size == (64, 64)
     scheduler = json.loads((out / "scheduler" / "scheduler_config.json").read_text())
     assert scheduler["prediction_type"] == "v_prediction"

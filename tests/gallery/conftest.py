@@ -8,8 +8,9 @@ from PIL import Image
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from desktop_app.engine.request import GenerationRequest  # noqa: E402
-from desktop_app.gallery.save import save_image  # noqa: E402
+from desktop_app.core.events import GeneratedImage  # noqa: E402
+from desktop_app.core.recipe import Recipe  # noqa: E402
+from desktop_app.gallery.library import Library  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -24,12 +25,19 @@ def out_dir(home: Path) -> Path:
     return home / "pictures"
 
 
-def make_request(**changes) -> GenerationRequest:
-    base = GenerationRequest(
-        prompt="a red circle on a blue square", negative_prompt="blurry, low quality", model_id="shapes",
+def make_request(**changes) -> Recipe:
+    base = Recipe.of(
+        "a red circle on a blue square", negative_prompt="blurry, low quality", model_id="shapes",
         scheduler="DPM++ 2M Karras", steps=25, guidance_scale=6.5, seed=1234, width=32, height=32,
     )
-    return base.replace(**changes)
+    return base.with_(**changes)
+
+
+def save_image(image, recipe: Recipe, *, model=None, output_dir: Path, index_in_batch: int = 0, run=None,
+               model_hash: str = "", store=None, dated: bool = True) -> Path:
+    """One picture saved the way the app saves every picture: through the gallery ``Library``."""
+    item = GeneratedImage(image, recipe, index_in_batch, model, model_hash, run or {})
+    return Library(output_dir, store, dated=dated).save(item).path
 
 
 def tiny_image(colour: str = "red", size: tuple[int, int] = (32, 32)) -> Image.Image:

@@ -15,9 +15,8 @@ from desktop_app.gallery import export as export_module
 from desktop_app.gallery.export import ExportCancelled, ExportError, ExportOptions, export_images
 from desktop_app.gallery.filenames import render_template, safe_name, template_fields
 from desktop_app.gallery.metadata import read_metadata
-from desktop_app.gallery.save import save_image
 
-from .conftest import make_request, tiny_image
+from .conftest import make_request, save_image, tiny_image
 
 IMAGE_FIELDS = ("prompt", "negative_prompt", "model_id", "scheduler", "steps", "guidance_scale", "seed", "width", "height")
 

@@ -9,8 +9,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtGui import QGuiApplication  # noqa: E402
 
-from desktop_app import paths  # noqa: E402
-from desktop_app.gallery.save import save_image  # noqa: E402
+from desktop_app.core import paths  # noqa: E402
 from desktop_app.gallery.store import GalleryStore  # noqa: E402
 from desktop_app.gui.gallery import GalleryPanel  # noqa: E402
 from desktop_app.gui.gallery.model import PATH_ROLE  # noqa: E402
@@ -62,7 +61,7 @@ def test_use_these_settings_emits_the_exact_request(panel, qtbot, saved_images):
     panel.select_row(_shown(panel).index(str(saved_images[1])))
     with qtbot.waitSignal(panel.use_settings, timeout=1_000) as emitted:
         panel.use_button.click()
-    assert emitted.args[0] == make_request(prompt="a blue square", model_id="shapes", scheduler="Euler a", seed=101).to_dict()
+    assert emitted.args[0] == make_request(prompt="a blue square", model_id="shapes", scheduler="Euler a", seed=101)
 
 
 def test_delete_then_undo(panel, qtbot, saved_images):
@@ -74,18 +73,25 @@ def test_delete_then_undo(panel, qtbot, saved_images):
     assert not panel.undo_bar.isVisibleTo(panel)
 
 
-def test_add_image_puts_the_new_image_on_top_keeping_the_selection(panel, out_dir, qtbot):
+def _save_and_show(panel, out_dir, prompt: str):
+    from desktop_app.core.events import GeneratedImage
+    from desktop_app.gallery.library import Library
+
+    saved = Library(out_dir, panel.store).save(GeneratedImage(tiny_image("blue"), make_request(prompt=prompt), 0))
+    panel.show_new(saved.image_id, saved.path)
+    return saved.path
+
+
+def test_a_new_image_goes_on_top_keeping_the_selection(panel, out_dir, qtbot):
     panel.select_row(2)
     selected = panel.selected_paths()
-    path = save_image(tiny_image("blue"), make_request(prompt="brand new"), model=None, output_dir=out_dir)
     with qtbot.assertNotEmitted(panel.model.modelReset):
-        panel.add_image(path)
+        path = _save_and_show(panel, out_dir, "brand new")
     assert _shown(panel)[0] == str(path) and panel.selected_paths() == selected
     assert panel.count_label.text() == "6 images"
     panel.search.setText("circle")
     panel.refresh()
-    other = save_image(tiny_image("blue"), make_request(prompt="a square again"), model=None, output_dir=out_dir)
-    panel.add_image(other)  # saved, but it does not match the search: not shown
+    other = _save_and_show(panel, out_dir, "a square again")  # saved, but it does not match the search: not shown
     assert str(other) not in _shown(panel) and panel.count_label.text() == "1 of 7 images"
 
 
@@ -120,7 +126,7 @@ def test_foreign_image_restores_settings(panel, qtbot, tmp_path):
     Image.new("RGB", (64, 64)).save(path, pnginfo=info)
     with qtbot.waitSignal(panel.use_settings, timeout=1_000) as emitted:
         assert panel.restore_from_file(path)
-    assert {k: emitted.args[0][k] for k in ("prompt", "negative_prompt", "steps", "scheduler", "seed")} == {
+    assert {k: emitted.args[0].flat()[k] for k in ("prompt", "negative_prompt", "steps", "scheduler", "seed")} == {
         "prompt": "a lighthouse", "negative_prompt": "fog", "steps": 12, "scheduler": "Euler a", "seed": 77}
     bad = tmp_path / "plain.png"
     Image.new("RGB", (8, 8)).save(bad)
@@ -244,7 +250,7 @@ def test_comfyui_image_details_and_copied_parameters(panel, out_dir):
     path = out_dir / "comfy" / "ComfyUI_00001_.png"
     path.parent.mkdir()
     Image.new("RGB", (64, 48)).save(path, pnginfo=info)
-    panel.add_image(path)
+    panel.show_new(panel.store.add_file(path), path)
     panel.select_row(_shown(panel).index(str(path)))
     assert "beautiful scenery" in panel.details.text.toPlainText()
     panel.copy_parameters_button.click()

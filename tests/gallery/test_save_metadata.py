@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from desktop_app.engine.models import ModelInfo
-from desktop_app.engine.request import GenerationRequest
+from desktop_app.core.models import ModelInfo
+from desktop_app.core.recipe import Recipe
+from desktop_app.gallery import formats
 from desktop_app.gallery import save as save_module
 from desktop_app.gallery.a1111 import format_parameters, parse_parameters
-from desktop_app.gallery.metadata import MetadataError, read_metadata, request_from_image_file
-from desktop_app.gallery.save import DiskFullError, SaveError, save_image
+from desktop_app.gallery.metadata import MetadataError, read_metadata, recipe_from_image_file
+from desktop_app.gallery.save import DiskFullError, SaveError
 
-from .conftest import make_request, tiny_image
+from .conftest import make_request, save_image, tiny_image
 
 
 def _model(tmp_path: Path) -> ModelInfo:
@@ -38,21 +39,38 @@ def test_round_trip_own_format(out_dir, tmp_path, index):
     model = _model(tmp_path)
     request = make_request(scheduler="DDIM", eta=0.3, classifier_target="red circle", classifier_scale=2.5, batch_size=3)
     path = save_image(tiny_image(), request, model=model, output_dir=out_dir, index_in_batch=index,
-                      extra={"device": "cpu", "dtype": "float32"})
+                      run={"device": "cpu", "precision": "fp32"}, model_hash="0123456789")
     assert path.parent.parent == out_dir and path.suffix == ".png"
     meta = read_metadata(path)
     assert meta.source == "diffuse-studio" and not meta.errors
-    assert meta.to_request() == request.replace(seed=request.seed + index, batch_size=1)
-    assert GenerationRequest.from_dict(meta.info["batch_request"]) == request
-    assert meta.info["batch_index"] == index
-    assert meta.info["model"]["hash"] == __import__("hashlib").sha256(b"weights" * 100).hexdigest()[:10]
-    assert meta.info["extra"]["device"] == "cpu" and meta.info["versions"]["app"]
+    assert meta.recipe() == request.with_(seed=request.output.seed + index, batch_size=1)
+    assert Recipe.from_flat(meta.info["batch_recipe"]) == request
+    assert meta.info["batch_index"] == index and meta.info["format"] == formats.FORMAT_VERSION == 2
+    assert meta.info["model"]["hash"] == "0123456789"
+    assert meta.info["run"]["device"] == "cpu" and meta.info["versions"]["app"]
+    chunk = json.loads(Image.open(path).info[formats.JSON_KEY])
+    assert "preview" not in json.dumps(chunk["recipe"]) and chunk["recipe"]["sampling"]["eta"] == 0.3  # run options stay apart
     # The A1111 text alone restores every setting that changes the image, too.
     parsed = parse_parameters(Image.open(path).info["parameters"])
     assert not parsed.errors and not parsed.unknown
-    own = meta.to_request()
+    own = meta.recipe().flat()
     for key, value in parsed.fields.items():
-        assert getattr(own, key) == value, key
+        assert own[key] == value, key
+
+
+V1_PNG = Path(__file__).parents[1] / "data" / "v1-shapes-ddim-classifier-batch1.png"
+
+
+def test_an_image_written_by_format_1_restores_exactly():
+    """Made by the app before the recipe had parts: image 2 of a batch of 2, DDIM η 0.3, classifier guidance."""
+    meta = read_metadata(V1_PNG)
+    assert meta.source == "diffuse-studio" and meta.info["format"] == 1 and not meta.errors
+    assert meta.recipe() == Recipe.of(
+        "a green star on the right", negative_prompt="blurry", model_id="shapes", scheduler="DDIM", steps=12,
+        guidance_scale=5.0, seed=4243, width=64, height=64, batch_size=1, eta=0.3, ddpm_variance="fixed_small",
+        classifier_target="green star", classifier_scale=3.0)
+    assert Recipe.from_flat(meta.info["batch_recipe"]).output.seed == 4242  # the batch's, image 2 is seed + 1
+    assert meta.info["run"]["device"] == "cpu" and meta.unknown == {}  # format 1's preview settings are no recipe field
 
 
 def test_a1111_text_is_in_the_documented_shape():
@@ -73,10 +91,21 @@ def test_every_batch_image_has_its_own_seed_and_never_overwrites(out_dir):
     assert [read_metadata(p).request["seed"] for p in paths] == [1234, 1235, 1236, 1237, 1234]
 
 
+def test_images_from_a_server_keep_the_graph_it_ran(out_dir):
+    from desktop_app.core.events import GeneratedImage
+    from desktop_app.gallery.library import Library
+
+    item = GeneratedImage(tiny_image(), make_request(), 0, extra_chunks={"prompt": '{"3": {"class_type": "KSampler"}}'})
+    path = Library(out_dir).save(item).path
+    chunks = Image.open(path).info
+    assert chunks["prompt"] == '{"3": {"class_type": "KSampler"}}'  # ComfyUI can load the image again
+    assert read_metadata(path).source == "diffuse-studio"  # and our own recipe is still what we read
+
+
 def test_unicode_prompt_survives(out_dir):
     request = make_request(prompt="ein Kätzchen 🐱 — 猫\nzweite Zeile", negative_prompt="ñ")
     path = save_image(tiny_image(), request, model=None, output_dir=out_dir)
-    assert request_from_image_file(path)["prompt"] == request.prompt
+    assert recipe_from_image_file(path).prompt.text == request.prompt.text
 
 
 def test_crash_during_write_leaves_no_file(out_dir, monkeypatch):
@@ -94,10 +123,12 @@ def test_killed_process_leaves_only_a_hidden_temp_file_that_is_never_listed(out_
         import os, signal
         from PIL import Image
         from desktop_app.gallery import save
-        from desktop_app.engine.request import GenerationRequest
+        from desktop_app.gallery.library import Library
+        from desktop_app.core.events import GeneratedImage
+        from desktop_app.core.recipe import Recipe
         save.os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)
-        save.save_image(Image.new("RGB", (32, 32)), GenerationRequest(prompt="x", seed=1), model=None,
-                        output_dir=__import__("pathlib").Path({str(out_dir)!r}))
+        Library(__import__("pathlib").Path({str(out_dir)!r})).save(
+            GeneratedImage(Image.new("RGB", (32, 32)), Recipe.of("x", seed=1), 0))
     """)
     env = {**os.environ, "DIFFUSE_STUDIO_HOME": str(home)}
     proc = subprocess.run([sys.executable, "-c", script], env=env, cwd=Path(__file__).parents[2], capture_output=True)
@@ -173,7 +204,7 @@ def test_a1111_sampler_we_do_not_have_is_reported(tmp_path):
     text = "a dog\nSteps: 20, Sampler: DPM adaptive, CFG scale: 7, Seed: 1, Size: 512x512"
     meta = read_metadata(_png_with(tmp_path, "a.png", {"parameters": text}))
     assert "scheduler" not in meta.request and meta.unknown["Sampler"] == "DPM adaptive"
-    assert request_from_image_file(tmp_path / "a.png")["scheduler"] == GenerationRequest(prompt="").scheduler
+    assert recipe_from_image_file(tmp_path / "a.png").sampling.scheduler == Recipe.of("").sampling.scheduler
 
 
 COMFY_GRAPH = {
@@ -238,7 +269,7 @@ def test_garbled_metadata_is_reported_never_raised(tmp_path, chunks):
     if meta.source == "none":
         assert meta.errors
         with pytest.raises(MetadataError):
-            request_from_image_file(tmp_path / "g.png")
+            recipe_from_image_file(tmp_path / "g.png")
 
 
 def test_not_an_image_is_reported(tmp_path):
@@ -247,7 +278,7 @@ def test_not_an_image_is_reported(tmp_path):
     meta = read_metadata(path)
     assert meta.source == "none" and "could not be read" in meta.errors[0]
     with pytest.raises(MetadataError, match="x.png"):
-        request_from_image_file(path)
+        recipe_from_image_file(path)
 
 
 COMFY_CUSTOM = {
@@ -290,9 +321,9 @@ def test_foreign_model_names_map_to_local_models(tmp_path):
     text = "a dog\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 1, Size: 512x512, Model: My Model"
     path = _png_with(tmp_path, "a.png", {"parameters": text})
     local = _model(tmp_path)
-    assert request_from_image_file(path, models=[local])["model_id"] == "my-model"  # by display name
-    assert request_from_image_file(path, models=[replace(local, name="x")])["model_id"] == "My Model"  # kept
-    assert request_from_image_file(path)["model_id"] == "My Model"
+    assert recipe_from_image_file(path, models=[local]).model.id == "my-model"  # by display name
+    assert recipe_from_image_file(path, models=[replace(local, name="x")]).model.id == "My Model"  # kept
+    assert recipe_from_image_file(path).model.id == "My Model"
 
 
 def test_a1111_text_keeps_every_digit():

@@ -4,14 +4,14 @@ import os
 import sqlite3
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
-from desktop_app.gallery import cli
-from desktop_app.gallery.save import save_image
+from desktop_app.cli import gallery as cli
 from desktop_app.gallery.schema import SCHEMA_VERSION
 from desktop_app.gallery.store import GalleryStore, Query, default_db_path, fts_query
 
-from .conftest import make_request, tiny_image
+from .conftest import make_request, save_image, tiny_image
 
 
 def _paths(store: GalleryStore, query: Query | None = None) -> list[str]:
@@ -41,10 +41,20 @@ def test_schema_is_versioned_and_wal(saved_images, out_dir):
     db.close()
 
 
-def test_save_adds_to_an_existing_index(out_dir):
+def test_the_library_indexes_what_it_saves_from_what_it_wrote(out_dir, monkeypatch):
+    from desktop_app.gallery import store as store_module
+
     with GalleryStore(roots=[out_dir]) as store:
-        path = save_image(tiny_image(), make_request(prompt="freshly made"), model=None, output_dir=out_dir)
+        monkeypatch.setattr(store_module, "read_metadata", lambda path: pytest.fail(f"{path} was read back"))
+        path = save_image(tiny_image(), make_request(prompt="freshly made"), output_dir=out_dir, store=store)
         assert _paths(store, Query(text="freshly")) == [str(path)]
+        assert store.record_by_path(path).seed == 1234
+
+
+def test_saving_without_an_index_leaves_the_index_alone(out_dir, tmp_path):
+    with GalleryStore(roots=[out_dir]) as store:
+        save_image(tiny_image(), make_request(prompt="elsewhere"), output_dir=tmp_path / "cli-out", dated=False)
+        assert store.count() == 0 and store.roots == [out_dir.resolve()]  # no side effect, no new gallery folder
 
 
 def test_files_added_changed_and_deleted_outside_the_app_are_noticed(saved_images, out_dir, tmp_path):

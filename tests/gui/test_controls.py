@@ -6,10 +6,12 @@ import dataclasses
 
 import pytest
 
-from desktop_app.engine.models import Discovery, inspect_model
+from desktop_app.backend.local.discovery import inspect_model
+from desktop_app.core.models import ModelCatalog as Discovery
+from desktop_app.core.settings import Settings
 from desktop_app.gui.controls import ParametersPanel, size_presets
 from desktop_app.gui.dialogs import SettingsDialog
-from desktop_app.settings import Settings
+from tests.gui.conftest import shown
 
 
 @pytest.fixture
@@ -38,11 +40,11 @@ def test_classifier_guidance_appears_only_for_a_model_with_a_classifier(panel, t
     panel.target_colour.setCurrentIndex(panel.target_colour.findData("blue"))
     panel.target_shape.setCurrentIndex(panel.target_shape.findData("circle"))
     panel.classifier_scale.setValue(3.0)
-    r = panel.request()
+    r = shown(panel)
     assert (r.classifier_target, r.classifier_scale, r.model_id) == ("blue circle", 3.0, "shapes-like")
     assert panel.problems() == []
-    panel.set_request({**r.to_dict(), "classifier_target": "", "classifier_scale": 0.0})
-    assert panel.request().classifier_target == "" and not panel.classifier_row.isVisible()
+    panel.set_recipe({**vars(r), "classifier_target": "", "classifier_scale": 0.0})
+    assert shown(panel).classifier_target == "" and not panel.classifier_row.isVisible()
 
 
 def test_size_presets_are_valid_for_the_model(tiny_info):
@@ -54,19 +56,19 @@ def test_size_presets_are_valid_for_the_model(tiny_info):
 
 def test_seed_buttons(panel, tiny_info):
     panel.set_models(Discovery([tiny_info], []))
-    assert panel.request().seed is None and not panel.reuse.isEnabled()
+    assert shown(panel).seed is None and not panel.reuse.isEnabled()
     panel.dice.click()
-    assert panel.request().seed is not None
+    assert shown(panel).seed is not None
     panel.set_last_seed(77)
     panel.reuse.click()
-    assert panel.request().seed == 77
+    assert shown(panel).seed == 77
     panel.random_seed.click()
-    assert panel.request().seed is None
+    assert shown(panel).seed is None
 
 
 def test_no_models_at_all_says_where_to_add_one(panel):
     panel.set_models(Discovery([], []))
-    assert any("Settings" in p.message for p in panel.problems() if p.field == "model")
+    assert any("Settings" in p.message for p in panel.problems() if p.field == "model.id")
 
 
 def test_settings_dialog_returns_the_edited_settings(qtbot, tmp_path):
@@ -103,6 +105,10 @@ def test_canvas_fits_or_shows_one_to_one(qtbot):
 
 def test_fields_without_a_control_survive_a_restore(panel, tiny_info):
     panel.set_models(Discovery([tiny_info], []))
-    panel.set_request({"prompt": "x", "model_id": tiny_info.id, "noise_seed_delta": 31337, "preview_every": 3})
-    r = panel.request()
-    assert (r.noise_seed_delta, r.preview_every) == (31337, 3)
+    from desktop_app.core.recipe import AddOn, Source
+
+    panel.set_recipe({"prompt": "x", "model_id": tiny_info.id, "noise_seed_delta": 31337, "preview_every": 3,
+                      "add_ons": [{"kind": "lora", "name": "ink", "weight": 0.5}], "source": {"image": "/in.png"}})
+    recipe = panel.recipe()
+    assert recipe.sampling.noise_seed_delta == 31337
+    assert recipe.model.add_ons == (AddOn("lora", "ink", 0.5),) and recipe.source == Source("/in.png")

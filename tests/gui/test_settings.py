@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from desktop_app import paths
-from desktop_app.settings import Settings
+from desktop_app.core import paths
+from desktop_app.core.settings import Settings
+from tests.gui.conftest import shown
 
 
 def test_a_bad_value_falls_back_to_its_default_alone():
@@ -39,7 +40,7 @@ def test_settings_survive_a_restart(qtbot, make_window, settings):
     window.close()
 
     again = make_window(Settings.load(), start_engine=False, model=None, steps=17)
-    r = again.panel.request()
+    r = shown(again.panel)
     assert (r.prompt, r.negative_prompt, r.scheduler, r.eta, r.steps, r.guidance_scale, r.seed, r.batch_size) == (
         "a yellow star", "blurry", "DDIM", 0.4, 17, 5.5, 4242, 2)
     assert r.model_id == "tiny"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from exec_line import read_entry, split_exec  # tests/packaging is on sys.path (no __init__.py)
 
-from desktop_app import desktop_entry
-from desktop_app.app import main
+from desktop_app.cli import desktop_entry
+from desktop_app.cli.main import main
 
 PROBE = Path(__file__).resolve().parent / "window_probe"
 SIZES = (16, 24, 32, 48, 64, 128, 256, 512)

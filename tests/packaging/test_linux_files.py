@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from exec_line import read_entry, split_exec  # tests/packaging is on sys.path (no __init__.py)
 
-from desktop_app import __version__, desktop_entry
+from desktop_app import __version__
+from desktop_app.cli import desktop_entry
 
 REPO = Path(__file__).resolve().parents[2]
 LINUX = REPO / "packaging" / "linux"

@@ -16,7 +16,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 PROBE = """
-import json, desktop_app, desktop_app.paths as paths
+import json, desktop_app, desktop_app.core.paths as paths
 models = paths.shipped_models_dir()
 print(json.dumps({
     "package": desktop_app.__file__,

@@ -1,7 +1,7 @@
 """``GalleryPanel``: the thumbnail grid with search, filters, details and actions.
 
 The main window adds it as a tab or dock, connects ``use_settings`` to the controls, and calls
-``add_image`` with each path ``save_image`` returns. Everything slow (scanning the folders,
+``show_new`` with each image the gallery ``Library`` saved (and indexed). Everything slow (scanning the folders,
 making thumbnails) happens on the panel's own thread pool; ``shutdown`` (also run on close)
 stops and waits for it.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import (
@@ -41,11 +42,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.engine.models import ModelInfo, discover
-from desktop_app.engine.request import GenerationRequest
+from desktop_app.core.models import ModelInfo
+from desktop_app.core.recipe import Recipe
 from desktop_app.gallery.a1111 import format_parameters
 from desktop_app.gallery.export import ExportOptions, ExportResult
-from desktop_app.gallery.metadata import MetadataError, match_model_id, request_from_image_file
+from desktop_app.gallery.metadata import MetadataError, match_model_id, recipe_from_image_file
 from desktop_app.gallery.store import GalleryStore, ImageRecord, Query, SyncReport, open_default_store
 from desktop_app.gallery.thumbnails import prune_thumbnails
 from desktop_app.gui.gallery.details import DetailsPane
@@ -78,14 +79,17 @@ class _SyncJob(QRunnable):
 
 
 class GalleryPanel(QWidget):
-    use_settings = Signal(dict)  # a GenerationRequest dict, for the main window's controls
+    use_settings = Signal(object)  # a Recipe, for the main window's controls
     message = Signal(str)  # something to show in the status bar
     synced = Signal()  # the background scan finished and the grid shows its result
     refreshed = Signal()
     export_ended = Signal(str)  # the export finished, failed or was cancelled; the text says which
 
-    def __init__(self, store: GalleryStore | None = None, output_dirs: tuple[Path, ...] = (), parent: QWidget | None = None):
+    def __init__(self, store: GalleryStore | None = None, output_dirs: tuple[Path, ...] = (),
+                 models: Callable[[], list[ModelInfo]] | None = None, parent: QWidget | None = None):
+        """``models`` lists the models the window's backend offers (to map another tool's model names)."""
         super().__init__(parent)
+        self._models = models or list
         self.store = store if store is not None else open_default_store(output_dirs)
         self._owns_store = store is None
         self._pool = QThreadPool(self)
@@ -283,14 +287,8 @@ class GalleryPanel(QWidget):
             self.refresh()
         self.synced.emit()
 
-    def add_image(self, path: Path | str) -> None:
-        """Show a freshly saved image (``save_image``'s return value) at the top of the grid."""
-        self.store.add_root(Path(path).parent.parent)
-        try:
-            image_id = self.store.add_file(path)
-        except OSError as exc:  # gone again already, or unreadable: the next scan sorts it out
-            self.message.emit(f"Gallery: {Path(path).name} could not be added ({exc.strerror or exc}).")
-            return
+    def show_new(self, image_id: int, path: Path | str) -> None:
+        """Show an image the library has just saved and indexed at the top of the grid."""
         self._fill_filters()
         shown = self.store.query(self.current_query(), image_id=image_id)
         if shown:
@@ -337,22 +335,13 @@ class GalleryPanel(QWidget):
             self.message.emit(f"{record.path.name} carries no generation settings.")
             return
         try:
-            request = GenerationRequest.from_dict(record.request)
+            recipe = Recipe.from_flat(record.request)
         except (TypeError, ValueError) as exc:
             self.message.emit(f"The settings of {record.path.name} cannot be used: {exc}")
             return
-        settings = request.to_dict()
-        if record.source != "diffuse-studio":  # another tool's model name: find the local model it means
-            settings["model_id"] = match_model_id(settings["model_id"], self._local_models()) or settings["model_id"]
-        self.use_settings.emit(settings)
-
-    def _local_models(self) -> list[ModelInfo]:
-        """The models on this machine (reads only small JSON files and headers)."""
-        try:
-            return discover().models
-        except Exception:  # a model folder we cannot read must not break "use these settings"
-            log.exception("looking for local models failed")
-            return []
+        if record.source != "diffuse-studio":  # another tool's model name: find the model it means
+            recipe = recipe.with_(model_id=match_model_id(recipe.model.id, self._models()) or recipe.model.id)
+        self.use_settings.emit(recipe)
 
     def toggle_favourite(self) -> None:
         row = self._current_row()
@@ -470,11 +459,11 @@ class GalleryPanel(QWidget):
 
     def restore_from_file(self, path: str | Path) -> bool:
         try:
-            settings = request_from_image_file(path, models=self._local_models())
+            recipe = recipe_from_image_file(path, models=self._models())
         except MetadataError as exc:
             self.message.emit(str(exc))
             return False
-        self.use_settings.emit(settings)
+        self.use_settings.emit(recipe)
         return True
 
     # -- shutting down ------------------------------------------------------------------------
@@ -501,7 +490,7 @@ class GalleryPanel(QWidget):
 def _parameters_text(record: ImageRecord) -> str:
     """An A1111 text for an image that has none (e.g. a ComfyUI graph), from its recipe."""
     try:
-        request = GenerationRequest.from_dict(record.request)
+        recipe = Recipe.from_flat(record.request)
     except (TypeError, ValueError):
         return record.prompt
-    return format_parameters(request, width=record.width, height=record.height, model_hash=record.model_hash)
+    return format_parameters(recipe, width=record.width, height=record.height, model_hash=record.model_hash)

@@ -1,0 +1,51 @@
+"""The decode stage: latents to pixels, one way for previews and results alike.
+
+The UNet works on latents multiplied by the VAE's scaling factor (and, for VAEs that declare
+them, normalised by per-channel ``latents_mean``/``latents_std``); the decoder undoes exactly that,
+upcasts a half-precision VAE that asks for it, and decodes again in fp32 when fp16 overflowed into
+NaNs (the "black image" problem).
+"""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image
+
+
+class Decoder:
+    def __init__(self, pipe):
+        self.pipe = pipe
+        self.vae = pipe.vae
+
+    def to_vae_space(self, latents: torch.Tensor) -> torch.Tensor:
+        config = self.vae.config
+        mean, std = getattr(config, "latents_mean", None), getattr(config, "latents_std", None)
+        if mean is not None and std is not None:
+            mean = torch.tensor(mean).view(1, -1, 1, 1).to(latents.device, latents.dtype)
+            std = torch.tensor(std).view(1, -1, 1, 1).to(latents.device, latents.dtype)
+            return latents * std / config.scaling_factor + mean
+        return latents / config.scaling_factor
+
+    def decode(self, latents: torch.Tensor, generators=None, notes: list[str] | None = None) -> torch.Tensor:
+        """Latents (B, C, h, w) → images (B, 3, H, W) in [-1, 1]; a note goes to ``notes`` when fp16 had to be redone."""
+        vae = self.vae
+        original = vae.dtype
+        scaled = self.to_vae_space(latents)
+        upcast = vae.dtype == torch.float16 and getattr(vae.config, "force_upcast", False)
+        if upcast:
+            vae.to(torch.float32)
+        try:
+            image = vae.decode(scaled.to(vae.dtype), return_dict=False, generator=generators)[0]
+            if vae.dtype != torch.float32 and not torch.isfinite(image).all():
+                vae.to(torch.float32)
+                image = vae.decode(scaled.float(), return_dict=False, generator=generators)[0]
+                if notes is not None:
+                    notes.append("the fp16 decode produced NaNs, so the image was decoded again in fp32")
+        finally:
+            if vae.dtype != original:
+                vae.to(original)
+        return image
+
+    def images(self, latents: torch.Tensor, generators=None, notes: list[str] | None = None) -> list[Image.Image]:
+        image = self.decode(latents, generators, notes)
+        return self.pipe.image_processor.postprocess(image, output_type="pil", do_denormalize=[True] * image.shape[0])

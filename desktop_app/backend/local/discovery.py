@@ -1,0 +1,281 @@
+"""Finding model folders on disk and telling what they are, without importing torch.
+
+A model is a folder in diffusers layout (``model_index.json`` plus one folder per component).
+Discovery reads only JSON files and safetensors headers, so listing models is instant; loading
+happens in ``desktop_app.backend.local.loader`` on the engine's thread.
+
+A folder may carry ``diffuse_studio.json`` with extra facts the app uses: a display name, the
+family, latent→RGB preview factors, recommended defaults and the words it knows. The built-in
+model does. Every value read from a file is checked: a wrong one makes that folder an error that
+names the file and the field, and never hides the other models.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+from desktop_app.core import paths
+from desktop_app.core.models import ModelCatalog, ModelInfo, ModelLoadError
+
+# Latent → RGB factors (rows: latent channels; columns: R, G, B), applied to the latents the UNet
+# sees (already multiplied by the VAE's scaling factor). Values published by ComfyUI.
+SD1_PREVIEW = {
+    "matrix": [[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350], [-0.2829, 0.1762, 0.2721], [-0.2120, -0.2616, -0.7177]],
+    "bias": [0.0, 0.0, 0.0],
+}
+SDXL_PREVIEW = {
+    "matrix": [[0.3651, 0.4232, 0.4341], [-0.2533, -0.0042, 0.1068], [0.1076, 0.1111, -0.0362], [-0.3165, -0.2492, -0.2188]],
+    "bias": [0.1084, -0.0175, -0.0011],
+}
+# pipeline class -> what the model is for (an SDXL img2img folder without a first text encoder is a refiner)
+SUPPORTED_PIPELINES = {
+    "StableDiffusionPipeline": "txt2img",
+    "StableDiffusionImg2ImgPipeline": "txt2img",
+    "StableDiffusionXLPipeline": "txt2img",
+    "StableDiffusionXLImg2ImgPipeline": "txt2img",
+    "StableDiffusionInpaintPipeline": "inpaint",
+    "StableDiffusionXLInpaintPipeline": "inpaint",
+}
+_CONFIG_FILES = {"scheduler": "scheduler_config.json", "tokenizer": "tokenizer_config.json", "tokenizer_2": "tokenizer_config.json"}
+_WEIGHTLESS = ("scheduler", "tokenizer", "tokenizer_2", "feature_extractor")
+_NEVER_LOADED = ("safety_checker", "feature_extractor", "image_encoder")
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ModelLoadError(path, "file is missing") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(path, f"cannot be read ({exc})") from None
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        where = f" (line {exc.lineno}, column {exc.colno}: {exc.msg})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise ModelLoadError(path, f"is not valid JSON{where}") from None
+    if not isinstance(data, dict):
+        raise ModelLoadError(path, "should hold a JSON object")
+    return data
+
+
+def field(data: dict[str, Any], key: str, kind: type | tuple[type, ...], path: Path, default: Any = None) -> Any:
+    """``data[key]`` if it has the right type (bools never count as numbers), else a ModelLoadError
+    naming the file and the field; ``default`` when the key is absent."""
+    if key not in data:
+        return default
+    value = data[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) and bool not in kinds:
+        ok = False
+    else:
+        ok = isinstance(value, kinds)
+    if not ok:
+        names = " or ".join({int: "a whole number", float: "a number", str: "text", list: "a list", dict: "an object",
+                             bool: "true or false"}.get(k, k.__name__) for k in kinds)
+        raise ModelLoadError(path, f"field {key!r} should be {names}, not {json.dumps(value)[:60]}")
+    return value
+
+
+def _positive_ints(values: Any, key: str, path: Path) -> list[int]:
+    if not isinstance(values, list) or not values or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                                                             for v in values):
+        raise ModelLoadError(path, f"field {key!r} should be a list of positive whole numbers, not {json.dumps(values)[:60]}")
+    return values
+
+
+def check_safetensors(path: Path) -> None:
+    """Raise ModelLoadError if a .safetensors file is truncated or its header is garbage."""
+    size = path.stat().st_size
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(8)
+            if len(raw) < 8:
+                raise ModelLoadError(path, f"is truncated ({size} bytes); download or copy it again")
+            (header_len,) = struct.unpack("<Q", raw)
+            if header_len > min(size - 8, 100_000_000):
+                raise ModelLoadError(path, "has a corrupt header; the file is damaged or not a safetensors file")
+            header = json.loads(fh.read(header_len))
+        if not isinstance(header, dict):
+            raise ValueError("not an object")
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError):
+        raise ModelLoadError(path, "has a corrupt header; the file is damaged or not a safetensors file") from None
+    if 8 + header_len + end > size:
+        raise ModelLoadError(path, f"is truncated: {size} bytes on disk, {8 + header_len + end} expected; copy it again")
+
+
+def _check_component(folder: Path, name: str, check_weights: bool = True) -> None:
+    component = folder / name
+    if not component.is_dir():
+        raise ModelLoadError(component, f"component folder {name!r} named in model_index.json is missing")
+    if name in ("tokenizer", "tokenizer_2"):
+        if not any((component / f).exists() for f in ("vocab.json", "tokenizer.json")):
+            raise ModelLoadError(component / "vocab.json", "the tokenizer has no vocabulary file")
+        return
+    read_json(component / _CONFIG_FILES.get(name, "config.json"))
+    if name in _WEIGHTLESS or not check_weights:
+        return
+    weights = sorted(component.glob("*.safetensors")) + sorted(component.glob("*.bin"))
+    if not weights:
+        raise ModelLoadError(component, f"component {name!r} has no weights file (*.safetensors or *.bin)")
+    for file in weights:
+        if file.suffix == ".safetensors":
+            check_safetensors(file)
+
+
+def _components(index: dict[str, Any], index_file: Path) -> list[str]:
+    """The component folders model_index.json names, checked for shape ([library, class] or [null, null])."""
+    names = []
+    for name, value in index.items():
+        if name.startswith("_") or not isinstance(value, list):
+            continue
+        if len(value) != 2 or not all(v is None or isinstance(v, str) for v in value):
+            raise ModelLoadError(index_file, f"field {name!r} should be [library, class], not {json.dumps(value)[:60]}")
+        if value[0] is not None and name not in _NEVER_LOADED:
+            names.append(name)
+    for required in ("unet", "vae", "scheduler"):
+        if required not in names:
+            raise ModelLoadError(index_file, f"field {required!r} should name the model's {required} component")
+    return names
+
+
+def _family(folder: Path, index: dict[str, Any], extra: dict[str, Any], extra_file: Path) -> str:
+    family = field(extra, "family", str, extra_file)
+    if family:
+        return family
+    if "XL" in index.get("_class_name", ""):
+        return "SDXL"
+    try:
+        hidden = read_json(folder / "text_encoder" / "config.json").get("hidden_size")
+    except ModelLoadError:
+        hidden = None
+    return {768: "SD 1.x", 1024: "SD 2.x"}.get(hidden, "custom")
+
+
+def _preview_factors(extra: dict[str, Any], extra_file: Path, family: str, channels: int) -> dict | None:
+    factors = field(extra, "preview_factors", dict, extra_file)
+    if factors is None:
+        factors = SDXL_PREVIEW if family == "SDXL" else SD1_PREVIEW
+    else:
+        matrix, bias = factors.get("matrix"), factors.get("bias", [0.0, 0.0, 0.0])
+        rows_ok = isinstance(matrix, list) and matrix and all(
+            isinstance(r, list) and len(r) == 3 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in r)
+            for r in matrix)
+        bias_ok = isinstance(bias, list) and len(bias) == 3 and all(isinstance(v, (int, float)) for v in bias)
+        if not rows_ok or not bias_ok:
+            raise ModelLoadError(extra_file, "field 'preview_factors' should be {\"matrix\": rows of 3 numbers, "
+                                             "\"bias\": 3 numbers}")
+    return factors if channels == len(factors["matrix"]) else None
+
+
+def _classifier_labels(folder: Path) -> dict[str, list[str]]:
+    config_file = folder / "classifier" / "config.json"
+    if not config_file.exists():
+        return {}
+    heads = field(read_json(config_file), "heads", dict, config_file, {})
+    for head, labels in heads.items():
+        if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
+            raise ModelLoadError(config_file, f"field 'heads' should map each head to a list of labels; {head!r} does not")
+    return {k: list(v) for k, v in heads.items()}
+
+
+def inspect_model(folder: Path | str, model_id: str | None = None, *, check_weights: bool = True) -> ModelInfo:
+    """Check a model folder thoroughly and describe it; raises ModelLoadError naming the bad file."""
+    folder = Path(folder)
+    index_file = folder / "model_index.json"
+    if not index_file.exists():
+        raise ModelLoadError(index_file, "not a model folder: model_index.json is missing")
+    index = read_json(index_file)
+    pipeline_class = field(index, "_class_name", str, index_file, "")
+    if pipeline_class not in SUPPORTED_PIPELINES:
+        raise ModelLoadError(index_file, f"pipeline {pipeline_class!r} is not supported; supported: {', '.join(SUPPORTED_PIPELINES)}")
+    components = _components(index, index_file)
+    for name in components:
+        _check_component(folder, name, check_weights)
+    kind = SUPPORTED_PIPELINES[pipeline_class]
+    if pipeline_class == "StableDiffusionXLImg2ImgPipeline" and "text_encoder" not in components:
+        kind = "refiner"
+    extra_file = folder / "diffuse_studio.json"
+    extra = read_json(extra_file) if extra_file.exists() else {}
+    unet_file, vae_file = folder / "unet" / "config.json", folder / "vae" / "config.json"
+    unet, vae = read_json(unet_file), read_json(vae_file)
+    factor = 2 ** (len(_positive_ints(field(vae, "block_out_channels", list, vae_file, [64]), "block_out_channels", vae_file)) - 1)
+    sample = field(unet, "sample_size", (int, list), unet_file, 64)
+    sample = sample if isinstance(sample, int) else _positive_ints(sample, "sample_size", unet_file)[0]
+    if sample <= 0:
+        raise ModelLoadError(unet_file, f"field 'sample_size' should be a positive whole number, not {sample}")
+    field(unet, "in_channels", int, unet_file, 4)
+    channels = field(vae, "latent_channels", int, vae_file, 4)
+    family = _family(folder, index, extra, extra_file)
+    name = field(extra, "name", str, extra_file) or folder.name
+    defaults = field(extra, "defaults", dict, extra_file, {})
+    vocabulary = field(extra, "vocabulary", list, extra_file, [])
+    if not all(isinstance(word, str) for word in vocabulary):
+        raise ModelLoadError(extra_file, "field 'vocabulary' should be a list of words")
+    scheduler_file = folder / "scheduler" / "scheduler_config.json"
+    return ModelInfo(
+        id=model_id or folder.name,
+        name=name,
+        path=folder.resolve(),
+        family=family,
+        pipeline_class=pipeline_class,
+        native_size=(sample * factor, sample * factor),
+        latent_factor=factor,
+        latent_channels=channels,
+        scheduler_config=read_json(scheduler_file),
+        preview_factors=_preview_factors(extra, extra_file, family, channels),
+        classifier_labels=_classifier_labels(folder),
+        defaults=dict(defaults),
+        kind=kind,
+        vocabulary=tuple(vocabulary),
+    )
+
+
+def search_paths(extra: list[Path | str] = ()) -> list[Path]:
+    found = [paths.shipped_models_dir(), paths.user_models_dir(), *(Path(p).expanduser() for p in extra)]
+    return [p for p in found if p is not None]
+
+
+def discover(extra_paths: list[Path | str] = ()) -> ModelCatalog:
+    """Every model in the search paths; a broken one is an error and never hides the others."""
+    models: dict[str, ModelInfo] = {}
+    errors: list[ModelLoadError] = []
+    for root in search_paths(extra_paths):
+        try:
+            if not root.is_dir():
+                continue
+            candidates = [root] if (root / "model_index.json").exists() else sorted(p for p in root.iterdir() if p.is_dir())
+        except OSError as exc:
+            errors.append(ModelLoadError(root, f"cannot be read ({exc.strerror or exc})"))
+            continue
+        for folder in candidates:
+            if folder.name.startswith(".") or folder.name in models:
+                continue
+            try:
+                if not (folder / "model_index.json").exists() and not any(folder.glob("*/config.json")):
+                    continue  # an unrelated folder, not a broken model
+                models[folder.name] = inspect_model(folder)
+            except ModelLoadError as exc:
+                errors.append(exc)
+            except OSError as exc:
+                errors.append(ModelLoadError(folder, f"cannot be read ({exc.strerror or exc})"))
+    return ModelCatalog(list(models.values()), errors)
+
+
+def resolve_model(id_or_path: str, extra_paths: list[Path | str] = ()) -> ModelInfo:
+    """A model by id from the search paths, or by a folder path; raises ModelLoadError."""
+    candidate = Path(id_or_path).expanduser()
+    if candidate.is_dir():
+        return inspect_model(candidate, str(candidate.resolve()))
+    found = discover(extra_paths)
+    for info in found.models:
+        if info.id == id_or_path:
+            return info
+    for error in found.errors:
+        if error.path.parent.name == id_or_path or id_or_path in error.path.parts:
+            raise error
+    known = ", ".join(m.id for m in found.models) or "none"
+    raise ModelLoadError(id_or_path, f"no model with this id or path; known models: {known}")

@@ -1,0 +1,105 @@
+"""The encode stage: what each model family feeds the UNet besides the latents.
+
+A family is a small strategy object chosen from the model's description (never by probing the
+pipeline's attributes). SD 1.x, SD 2.x and the built-in model condition the UNet on one text
+encoder's hidden states; SDXL on two encoders' states plus a pooled embedding and the size
+"time ids". Each builds a ``Conditioning`` exactly as its diffusers pipeline does, so the same
+settings give the same pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from desktop_app.core.models import ModelInfo
+from desktop_app.core.recipe import Prompt
+
+
+@dataclass
+class Conditioning:
+    """The prompt's (and, for guidance, the negative prompt's) inputs to the UNet, per image."""
+
+    positive: torch.Tensor  # (batch, tokens, width)
+    negative: torch.Tensor | None = None
+    added_positive: dict[str, torch.Tensor] | None = None  # SDXL: text_embeds, time_ids
+    added_negative: dict[str, torch.Tensor] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.positive.dtype
+
+    def unet_kwargs(self, with_negative: bool) -> dict:
+        """The UNet's conditioning inputs: the positive prompt's alone, or [negative; positive] stacked
+        on the batch axis (the order diffusers uses for classifier-free guidance)."""
+        if not with_negative:
+            return {"encoder_hidden_states": self.positive, "added_cond_kwargs": self.added_positive}
+        added = None
+        if self.added_positive is not None:
+            added = {k: torch.cat([self.added_negative[k], v]) for k, v in self.added_positive.items()}
+        return {"encoder_hidden_states": torch.cat([self.negative, self.positive]), "added_cond_kwargs": added}
+
+
+def prompt_overflow(tokenizer, prompt: str) -> list[str]:
+    """The words of ``prompt`` that the text encoder cannot see (beyond its token limit)."""
+    if not prompt:
+        return []
+    ids = tokenizer(prompt, truncation=False, add_special_tokens=False).input_ids
+    limit = tokenizer.model_max_length - 2  # begin and end tokens
+    if len(ids) <= limit:
+        return []
+    return tokenizer.decode(ids[limit:]).split()
+
+
+def _overflow_warnings(tokenizer, prompt: Prompt) -> list[str]:
+    warnings = []
+    dropped = prompt_overflow(tokenizer, prompt.text)
+    if dropped:
+        warnings.append(f"the prompt is longer than the text encoder takes; these words were ignored: {' '.join(dropped)}")
+    dropped = prompt_overflow(tokenizer, prompt.negative)
+    if dropped:
+        warnings.append(f"the negative prompt is too long; these words were ignored: {' '.join(dropped)}")
+    return warnings
+
+
+class StableDiffusionFamily:
+    """SD 1.x, SD 2.x and the built-in model: one CLIP text encoder, cross-attention only."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def encode(self, pipe, prompt: Prompt, device: torch.device, batch: int, with_negative: bool,
+               size: tuple[int, int]) -> Conditioning:
+        positive, negative = pipe.encode_prompt(prompt.text, device, batch, with_negative, prompt.negative or None)
+        return Conditioning(positive, negative, warnings=_overflow_warnings(pipe.tokenizer, prompt))
+
+
+class SDXLFamily:
+    """SDXL: two text encoders (hidden states concatenated), a pooled embedding and size time ids."""
+
+    name = "SDXL"
+
+    def encode(self, pipe, prompt: Prompt, device: torch.device, batch: int, with_negative: bool,
+               size: tuple[int, int]) -> Conditioning:
+        positive, negative, pooled, negative_pooled = pipe.encode_prompt(
+            prompt=prompt.text, device=device, num_images_per_prompt=batch,
+            do_classifier_free_guidance=with_negative, negative_prompt=prompt.negative or None,
+        )
+        width, height = size
+        time_ids = pipe._get_add_time_ids((height, width), (0, 0), (height, width), dtype=positive.dtype,
+                                          text_encoder_projection_dim=int(pooled.shape[-1]))
+        time_ids = time_ids.to(device).repeat(batch, 1)
+        cond = Conditioning(positive, negative, {"text_embeds": pooled.to(device), "time_ids": time_ids},
+                            warnings=_overflow_warnings(pipe.tokenizer_2 or pipe.tokenizer, prompt))
+        if with_negative:
+            cond.added_negative = {"text_embeds": negative_pooled.to(device), "time_ids": time_ids}
+        return cond
+
+
+def family_for(info: ModelInfo):
+    """The encode strategy for a model, from its description."""
+    if "XL" in info.pipeline_class:
+        return SDXLFamily()
+    return StableDiffusionFamily(info.family)

@@ -1,0 +1,9 @@
+"""The names and versions of what the gallery writes, in one leaf module every other one may import."""
+
+JSON_KEY = "diffuse_studio"  # PNG text chunk with this app's exact recipe (JSON)
+PARAMETERS_KEY = "parameters"  # PNG text chunk in AUTOMATIC1111's format
+COMFYUI_PROMPT_KEY = "prompt"  # ComfyUI's API graph, for images made on a ComfyUI server
+FORMAT_VERSION = 2  # of the JSON chunk: 1 held a flat "request"; 2 holds the recipe in parts and the run apart
+TEMP_PREFIX = ".tmp-"  # unfinished saves; never indexed, removed by the next scan
+DELETED_PREFIX = ".deleted-"  # deleted images kept for undo
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
