@@ -16,10 +16,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from desktop_app.engine.request import GenerationRequest
-from desktop_app.engine.schedulers import SCHEDULERS, find_by_a1111
+from desktop_app.core.schedulers import SCHEDULERS, find_by_a1111
+
+if TYPE_CHECKING:
+    from desktop_app.engine.request import GenerationRequest
 
 # One `key: value` pair of the last line; the value is either JSON-quoted or runs to the next comma.
 _PAIR = re.compile(r'\s*(\w[\w \-/+.()]*):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')

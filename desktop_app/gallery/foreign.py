@@ -10,7 +10,7 @@ import json
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Any
 
-from desktop_app.engine.schedulers import SCHEDULERS
+from desktop_app.core.schedulers import SCHEDULERS
 
 if TYPE_CHECKING:
     from desktop_app.gallery.metadata import ImageMetadata

@@ -19,19 +19,21 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image, UnidentifiedImageError
 
-from desktop_app.engine.request import GenerationRequest
+from desktop_app.core.recipe import FLAT_FIELDS
 from desktop_app.gallery import foreign
 from desktop_app.gallery.a1111 import parse_parameters
 from desktop_app.gallery.save import JSON_KEY, PARAMETERS_KEY
 
 if TYPE_CHECKING:
     from desktop_app.engine.models import ModelInfo
+    from desktop_app.engine.request import GenerationRequest
 
 log = logging.getLogger(__name__)
 
 EXIF_IFD = 0x8769
 USER_COMMENT = 0x9286
-_REQUEST_FIELDS = set(GenerationRequest.__dataclass_fields__)
+# the recipe's flat fields, and the run options format 1 also kept in its request
+_REQUEST_FIELDS = set(FLAT_FIELDS) | {"preview", "preview_every", "extras"}
 
 
 class MetadataError(ValueError):
@@ -54,6 +56,8 @@ class ImageMetadata:
         return bool(self.request.get("prompt") is not None and self.source != "none")
 
     def to_request(self) -> GenerationRequest:
+        from desktop_app.engine.request import GenerationRequest
+
         return GenerationRequest.from_dict(self.request)
 
 
@@ -155,6 +159,8 @@ def _read_own(text: str, result: ImageMetadata) -> None:
         request["seed"] = int(request["seed"]) + batch_index
     result.info["batch_request"] = dict(recipe["request"])
     request["batch_size"] = 1
+    from desktop_app.engine.request import GenerationRequest
+
     GenerationRequest.from_dict(request)  # raises when the recipe is unusable
     result.request = request
     result.info.update(

@@ -26,13 +26,14 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from desktop_app import __version__, paths
-from desktop_app.engine.request import GenerationRequest
+from desktop_app import __version__
+from desktop_app.core import paths
 from desktop_app.gallery.a1111 import format_parameters
 from desktop_app.gallery.filenames import prompt_slug, safe_filename
 
 if TYPE_CHECKING:
     from desktop_app.engine.models import ModelInfo
+    from desktop_app.engine.request import GenerationRequest
 
 log = logging.getLogger(__name__)
 

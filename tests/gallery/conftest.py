@@ -8,7 +8,6 @@ from PIL import Image
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from desktop_app.engine.request import GenerationRequest  # noqa: E402
 from desktop_app.gallery.save import save_image  # noqa: E402
 
 
@@ -24,7 +23,9 @@ def out_dir(home: Path) -> Path:
     return home / "pictures"
 
 
-def make_request(**changes) -> GenerationRequest:
+def make_request(**changes):
+    from desktop_app.engine.request import GenerationRequest  # moving to desktop_app.core.recipe
+
     base = GenerationRequest(
         prompt="a red circle on a blue square", negative_prompt="blurry, low quality", model_id="shapes",
         scheduler="DPM++ 2M Karras", steps=25, guidance_scale=6.5, seed=1234, width=32, height=32,
