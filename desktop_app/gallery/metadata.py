@@ -1,11 +1,14 @@
 """Reading an image's recipe back, whoever made it.
 
-Sources, tried in this order: this app's JSON chunk (exact), InvokeAI's ``invokeai_metadata``,
-ComfyUI's ``prompt`` graph, the AUTOMATIC1111 ``parameters`` text (PNG chunk, or EXIF UserComment
-in JPEG/WebP). The result is a ``GenerationRequest``-compatible dict, plus what was present but
-could not be used (``unknown``) and what was wrong (``errors``). Garbled input is reported, never
-raised: ``read_metadata`` only raises for a file that cannot be opened at all, and
-``request_from_image_file`` raises ``MetadataError`` with a message for the user.
+Sources, tried in this order: this app's JSON chunk (exact), then the other tools' formats, most
+specific first (``desktop_app.gallery.readers``: InvokeAI 3+, 2.x ``sd-metadata`` and ``Dream``,
+ComfyUI's ``prompt`` graph), and last the AUTOMATIC1111 ``parameters``
+text (PNG chunk, or EXIF UserComment in JPEG/WebP). The result is a ``GenerationRequest``-
+compatible dict of flat recipe fields, plus what was present but could not be used (``unknown``:
+for other tools' images, plain sentences saying what has no control here) and what was wrong
+(``errors``). Garbled input is reported, never raised: ``read_metadata`` only raises for a file
+that cannot be opened at all, and ``request_from_image_file`` raises ``MetadataError`` with a
+message for the user.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image, UnidentifiedImageError
 
 from desktop_app.core.recipe import FLAT_FIELDS
-from desktop_app.gallery import foreign
+from desktop_app.gallery import readers
 from desktop_app.gallery.a1111 import parse_parameters
 from desktop_app.gallery.save import JSON_KEY, PARAMETERS_KEY
 
@@ -42,7 +45,7 @@ class MetadataError(ValueError):
 
 @dataclass
 class ImageMetadata:
-    source: str = "none"  # "diffuse-studio", "a1111", "comfyui", "invokeai" or "none"
+    source: str = "none"  # "diffuse-studio", a key of readers.SOURCE_NAMES ("a1111", "comfyui"…) or "none"
     request: dict[str, Any] = field(default_factory=dict)  # this image's own recipe (its seed, batch 1)
     unknown: dict[str, Any] = field(default_factory=dict)  # present, but no control to put it in
     errors: list[str] = field(default_factory=list)
@@ -111,31 +114,37 @@ def read_metadata(source: Path | str | Image.Image) -> ImageMetadata:
         return result
 
 
+# This app's own JSON first, then the other tools' formats (most specific first), A1111 text last.
+_READERS = (
+    (JSON_KEY, lambda chunks, result: _read_own(chunks[JSON_KEY], result)),
+    *readers.FOREIGN_READERS,
+    (PARAMETERS_KEY, lambda chunks, result: _read_a1111(chunks[PARAMETERS_KEY], result)),
+)
+
+
 def metadata_from_chunks(chunks: dict[str, str], size: tuple[int, int] = (0, 0)) -> ImageMetadata:
-    result = ImageMetadata(width=size[0], height=size[1], parameters=chunks.get(PARAMETERS_KEY, ""))
-    readers = (
-        (JSON_KEY, _read_own),
-        ("invokeai_metadata", foreign.read_invokeai),
-        ("prompt", foreign.read_comfyui),
-        (PARAMETERS_KEY, _read_a1111),
-    )
-    for key, reader in readers:
+    """Each reader whose chunk is there gets a fresh result; the first that claims the image wins,
+    and every reader's errors before it are kept."""
+    errors: list[str] = []
+    for key, reader in _READERS:
         if key not in chunks:
             continue
+        attempt = ImageMetadata(width=size[0], height=size[1], parameters=chunks.get(PARAMETERS_KEY, ""))
         try:
-            reader(chunks[key], result)
+            reader(chunks, attempt)
         except Exception as exc:  # garbled data must never take the app down
             log.debug("reading %s metadata failed", key, exc_info=True)
-            result.errors.append(f"the {key!r} metadata could not be read ({type(exc).__name__}: {exc})")
-            result.request.clear()
-            result.source = "none"
+            errors.append(f"the {key!r} metadata could not be read ({type(exc).__name__}: {exc})")
             continue
-        if result.source != "none":
-            break
-    if result.source == "none" and not result.errors:
+        errors.extend(attempt.errors)
+        if attempt.source != "none":
+            attempt.errors = errors
+            _fill_size(attempt)
+            return attempt
+    result = ImageMetadata(width=size[0], height=size[1], parameters=chunks.get(PARAMETERS_KEY, ""))
+    result.errors = errors
+    if not result.errors:
         result.errors.append("the image carries no generation settings")
-    if result.source != "none":
-        _fill_size(result)
     return result
 
 
