@@ -2,7 +2,7 @@
 
 Sources, tried in this order: this app's JSON chunk (exact), then the other tools' formats, most
 specific first (``desktop_app.gallery.readers``: InvokeAI 3+, 2.x ``sd-metadata`` and ``Dream``,
-ComfyUI's ``prompt`` graph), and last the AUTOMATIC1111 ``parameters``
+NovelAI, SwarmUI, Fooocus, ComfyUI's ``prompt`` graph), and last the AUTOMATIC1111 ``parameters``
 text (PNG chunk, or EXIF UserComment in JPEG/WebP). The result is a ``GenerationRequest``-
 compatible dict of flat recipe fields, plus what was present but could not be used (``unknown``:
 for other tools' images, plain sentences saying what has no control here) and what was wrong

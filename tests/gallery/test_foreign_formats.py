@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from desktop_app.core.recipe import Recipe
+from desktop_app.core.recipe import MAX_SEED, Recipe
 from desktop_app.gallery.metadata import read_metadata
 from desktop_app.gallery.readers.samplers import from_comfy, from_invoke_legacy, from_novelai
 
@@ -457,6 +457,74 @@ def test_real_comfyui_composited_ksampler_advanced():
     assert_recipe(meta, allowed=("model.id", "output.seed"))
 
 
+# ---- Fooocus ------------------------------------------------------------------------------------
+
+FOOOCUS = {
+    "adm_guidance": "(1.5, 0.8, 0.3)",
+    "base_model": "juggernautXL_v8Rundiffusion",
+    "base_model_hash": "aeb7e9e689",
+    "clip_skip": 2,
+    "full_negative_prompt": ["(worst quality:1.4)", "anime, cartoon"],
+    "full_prompt": ["cinematic still a red fox . film grain", "a red fox, highly detailed"],
+    "guidance_scale": 4,
+    "loras": [["sd_xl_offset_example-lora_1.0.safetensors", 0.1, "4852686128"]],
+    "metadata_scheme": "fooocus",
+    "negative_prompt": "people",
+    "performance": "Quality",
+    "prompt": "a red fox",
+    "prompt_expansion": "a red fox, highly detailed",
+    "refiner_model": "None",
+    "refiner_switch": 0.5,
+    "resolution": "(1152, 896)",
+    "sampler": "dpmpp_2m_sde_gpu",
+    "scheduler": "karras",
+    "seed": "123456789",
+    "sharpness": 2,
+    "steps": 60,
+    "styles": "['Fooocus V2', 'Fooocus Photograph']",
+    "vae": "Default (model)",
+    "version": "Fooocus v2.5.5",
+}
+FOOOCUS_SETTINGS = ("a red fox", "people", 123456789, 60, 4.0, "DPM++ 2M SDE Karras", 1152, 896)
+
+
+def test_fooocus_png(tmp_path):
+    meta = read_metadata(png_with(tmp_path, {"parameters": json.dumps(FOOOCUS), "fooocus_scheme": "fooocus"}))
+    assert meta.source == "fooocus" and not meta.errors and settings(meta) == FOOOCUS_SETTINGS
+    assert meta.request["model_id"] == "juggernautXL_v8Rundiffusion"
+    notes = meta.unknown
+    assert notes["styles"].startswith("Fooocus V2, Fooocus Photograph: Fooocus styles")
+    assert notes["performance"].startswith("Quality:") and "sharpness" in notes and "adm_guidance" in notes
+    assert notes["loras"] == "sd_xl_offset_example-lora_1.0 (0.1): LoRAs; no control here"
+    assert "refiner_model" not in notes and "vae" not in notes  # "None" and the default say nothing
+    assert "_gpu variant" in notes["sampler"] and all(
+        v.endswith("no control here") or "_gpu" in v for v in notes.values()
+    )
+    assert meta.info["full_prompt"] == FOOOCUS["full_prompt"]
+    assert_recipe(meta)
+
+
+def test_real_fooocus():
+    meta = read_metadata(real("Fooocus__fooocus1_cropped.png"))
+    assert meta.source == "fooocus" and not meta.errors
+    assert settings(meta) == (
+        "a smiling goldfish",
+        "",
+        6952411511246973023,
+        30,
+        4.0,
+        "DPM++ 2M SDE Karras",
+        768,
+        1280,
+    )
+    assert meta.request["model_id"] == "juggernautXL_v8Rundiffusion"
+    assert meta.unknown["styles"].startswith("Fooocus V2, Fooocus Enhance, Fooocus Sharp:")
+    assert meta.unknown["performance"].startswith("Speed:") and meta.unknown["clip_skip"].startswith("2:")
+    assert meta.info["versions"] == {"Fooocus": "Fooocus v2.4.3"}
+    recipe = assert_recipe(meta, allowed=("model.id", "output.seed"))
+    assert recipe.output.seed > MAX_SEED  # kept as written; validation tells the user
+
+
 # ---- InvokeAI -----------------------------------------------------------------------------------
 
 DREAM = '"a cabin in the woods, snow [people, text]" -s 40 -S 1234 -W 640 -H 512 -C 7.5 -A k_euler_a -U 2 0.8'
@@ -564,4 +632,131 @@ def test_real_invokeai_metadata():
         == "ip-adapter-plus_sdxl_vit-h (0.45): IP-Adapter image prompts; no control here"
     )
     assert meta.unknown["vae"] == "VAEFix: a separate VAE; no control here"
+    assert_recipe(meta)
+
+
+# ---- NovelAI ------------------------------------------------------------------------------------
+
+
+def test_novelai_png(tmp_path):
+    comment = {
+        "prompt": "1girl, cherry blossoms, best quality",
+        "steps": 28,
+        "height": 1216,
+        "width": 832,
+        "scale": 5.5,
+        "uncond_scale": 1.0,
+        "cfg_rescale": 0.1,
+        "seed": 3054201234,
+        "n_samples": 1,
+        "noise_schedule": "karras",
+        "sampler": "k_dpmpp_2m",
+        "sm": True,
+        "sm_dyn": False,
+        "ucPreset": 0,
+        "qualityToggle": True,
+        "uc": "lowres, bad anatomy",
+        "strength": 0.7,
+        "noise": 0.0,
+        "request_type": "PromptGenerateRequest",
+        "signed_hash": "abc",
+    }
+    chunks = {
+        "Title": "AI generated image",
+        "Description": "1girl, cherry blossoms",
+        "Software": "NovelAI",
+        "Source": "Stable Diffusion XL C1E1DE52",
+        "Generation time": "5.1",
+        "Comment": json.dumps(comment),
+    }
+    meta = read_metadata(png_with(tmp_path, chunks, mode="RGBA"))
+    assert meta.source == "novelai" and not meta.errors
+    assert settings(meta) == (
+        "1girl, cherry blossoms, best quality",
+        "lowres, bad anatomy",
+        3054201234,
+        28,
+        5.5,
+        "DPM++ 2M Karras",
+        832,
+        1216,
+    )
+    notes = meta.unknown
+    assert notes["ucPreset"].startswith("0: NovelAI's undesired-content preset") and "qualityToggle" in notes
+    assert notes["sm"].startswith("SMEA:") and notes["cfg_rescale"].startswith("0.1: a NovelAI setting")
+    assert (
+        "only when it starts from an image" in notes["strength"] and "runs only on NovelAI" in notes["model"]
+    )
+    assert "signed_hash" not in notes and "uncond_scale" not in notes
+    assert_recipe(meta)
+
+
+def test_a_plain_comment_chunk_is_not_novelai(tmp_path):
+    meta = read_metadata(png_with(tmp_path, {"Comment": "Created with GIMP", "parameters": A1111}))
+    assert meta.source == "a1111" and not meta.errors
+
+
+def test_real_novelai():
+    meta = read_metadata(real("NovelAI__novelai1_cropped.png"))
+    assert meta.source == "novelai" and not meta.errors
+    prompt, negative, *rest = settings(meta)
+    assert prompt == "masterpiece, best quality,  cat, space, icon" and negative.startswith(
+        "lowres, bad anatomy"
+    )
+    assert tuple(rest) == (
+        2253955223,
+        50,
+        10.0,
+        "Euler a",
+        1,
+        1,
+    )  # no size in this Comment: the (cropped) file's
+    assert meta.request["model_id"] == "Stable Diffusion 1D44365E"
+    assert meta.unknown["strength"].startswith("strength 0.4, noise 0.0:")
+    assert_recipe(meta)
+
+
+# ---- SwarmUI ------------------------------------------------------------------------------------
+
+SWARM = {
+    "sui_image_params": {
+        "prompt": "a photo of a cat",
+        "negativeprompt": "dog",
+        "model": "OfficialStableDiffusion/sd_xl_base_1.0",
+        "seed": "1234",
+        "steps": 20,
+        "cfgscale": "7.0",
+        "aspectratio": "1:1",
+        "width": 1024,
+        "height": 1024,
+        "sampler": "euler_ancestral",
+        "scheduler": "normal",
+        "automaticvae": True,
+        "loras": "detail,ink",
+        "loraweights": "0.8,1",
+        "refinermodel": "OfficialStableDiffusion/sd_xl_refiner_1.0",
+        "refinercontrolpercentage": 0.2,
+        "swarm_version": "0.9.3.1",
+    },
+    "sui_extra_data": {"date": "2024-11-13", "generation_time": "6.11 (prep) and 4.84 (gen) seconds"},
+}
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_swarmui(tmp_path, fmt):
+    text = json.dumps(SWARM, indent=2)
+    if fmt == "PNG":
+        path = png_with(tmp_path, {"parameters": text})
+    else:
+        exif = Image.Exif()
+        exif.get_ifd(0x8769)[0x9286] = b"UNICODE\x00" + text.encode("utf-16-be")
+        path = tmp_path / "s.jpg"
+        Image.new("RGB", (16, 16)).save(path, exif=exif.tobytes())
+    meta = read_metadata(path)
+    assert meta.source == "swarmui" and not meta.errors
+    assert settings(meta) == ("a photo of a cat", "dog", 1234, 20, 7.0, "Euler a", 1024, 1024)
+    assert meta.request["model_id"] == "sd_xl_base_1.0"
+    assert meta.unknown["loras"] == "detail (0.8), ink (1): LoRAs; no control here"
+    assert "sd_xl_refiner_1.0: a refiner model" in meta.unknown["refinermodel"]
+    assert "aspectratio" not in meta.unknown and meta.info["sui_extra_data"]["date"] == "2024-11-13"
     assert_recipe(meta)

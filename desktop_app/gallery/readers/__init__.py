@@ -14,7 +14,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from desktop_app.gallery.readers.comfyui import note_workflow_only, read_comfyui
+from desktop_app.gallery.readers.fooocus import read_fooocus
 from desktop_app.gallery.readers.invokeai import read_dream, read_invokeai, read_sd_metadata
+from desktop_app.gallery.readers.novelai import read_novelai
+from desktop_app.gallery.readers.swarmui import read_swarmui
 
 if TYPE_CHECKING:
     from desktop_app.gallery.metadata import ImageMetadata
@@ -25,6 +28,9 @@ FOREIGN_READERS: tuple[tuple[str, Reader], ...] = (
     ("invokeai_metadata", read_invokeai),  # InvokeAI 3+
     ("sd-metadata", read_sd_metadata),  # InvokeAI 2.x JSON (the same images carry Dream too)
     ("Dream", read_dream),  # InvokeAI 1.x/2.x command line
+    ("Comment", read_novelai),  # NovelAI (with Description, Software, Source)
+    ("parameters", read_swarmui),  # SwarmUI: JSON with sui_image_params
+    ("parameters", read_fooocus),  # Fooocus: JSON, fooocus_scheme "fooocus"
     ("prompt", read_comfyui),  # ComfyUI API graph (the workflow chunk beside it is the editor's view)
     ("workflow", note_workflow_only),
 )
@@ -35,5 +41,8 @@ SOURCE_NAMES = {
     "a1111": "AUTOMATIC1111",
     "comfyui": "ComfyUI",
     "invokeai": "InvokeAI",
+    "fooocus": "Fooocus",
+    "novelai": "NovelAI",
+    "swarmui": "SwarmUI",
     "none": "unknown",
 }
