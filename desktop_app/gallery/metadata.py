@@ -3,7 +3,8 @@
 Sources, tried in this order: this app's JSON chunk (exact), then the other tools' formats, most
 specific first (``desktop_app.gallery.readers``: InvokeAI 3+, 2.x ``sd-metadata`` and ``Dream``,
 NovelAI, SwarmUI, Fooocus, ComfyUI's ``prompt`` graph), and last the AUTOMATIC1111 ``parameters``
-text (PNG chunk, or EXIF UserComment in JPEG/WebP). The result is a ``GenerationRequest``-
+text. Text chunks come from PNG text chunks or, in JPEG/WebP, from EXIF (UserComment, MakerNote,
+Software) and the JPEG comment. The result is a ``GenerationRequest``-
 compatible dict of flat recipe fields, plus what was present but could not be used (``unknown``:
 for other tools' images, plain sentences saying what has no control here) and what was wrong
 (``errors``). Garbled input is reported, never raised: ``read_metadata`` only raises for a file
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from desktop_app.core.recipe import FLAT_FIELDS
 from desktop_app.gallery import readers
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 
 EXIF_IFD = 0x8769
 USER_COMMENT = 0x9286
+MAKER_NOTE = 0x927C  # Fooocus writes its metadata scheme here
+SOFTWARE = 0x0131
+MAX_CHUNK_CHARS = 8 << 20  # a settings chunk is KiB, a ComfyUI graph rarely 1 MiB; longer ones are not parsed
 # the recipe's flat fields, and the run options format 1 also kept in its request
 _REQUEST_FIELDS = set(FLAT_FIELDS) | {"preview", "preview_every", "extras"}
 
@@ -75,6 +79,8 @@ def decode_user_comment(raw: Any) -> str:
     if header.startswith(b"UNICODE"):
         if body[:2] in (b"\xff\xfe", b"\xfe\xff"):
             return body.decode("utf-16", errors="replace")
+        if b"\x00" not in body:  # UTF-8 under a UNICODE header (some writers); real UTF-16 text has NULs
+            return body.decode("utf-8", errors="replace")
         big = body.decode("utf-16-be", errors="replace")
         little = body.decode("utf-16-le", errors="replace")
         # ASCII text in the wrong byte order turns into CJK-range characters; pick the plainer one
@@ -88,16 +94,45 @@ def encode_user_comment(text: str) -> bytes:
     return b"UNICODE\x00" + text.encode("utf-16-be")
 
 
+def _repair_utf8(text: str) -> str:
+    """tEXt is Latin-1, but some tools write UTF-8 bytes into it: undo the mojibake ("Ã©" → "é")."""
+    if text.isascii():
+        return text
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
+
+
 def text_chunks(image: Image.Image) -> dict[str, str]:
-    """Text metadata of an opened image: PNG text chunks, and the EXIF UserComment as ``parameters``."""
-    chunks = {k: v for k, v in image.info.items() if isinstance(k, str) and isinstance(v, str)}
-    if PARAMETERS_KEY not in chunks:
+    """Text metadata of an opened image: PNG text chunks; from EXIF the UserComment as ``parameters``
+    (in the Exif IFD, or in IFD0 where Fooocus puts it), MakerNote as ``fooocus_scheme`` and Software;
+    a JPEG comment holding A1111 text as ``parameters``. A chunk's own value wins over EXIF's."""
+    chunks = {
+        k: v if isinstance(v, PngImagePlugin.iTXt) else _repair_utf8(v)
+        for k, v in image.info.items()
+        if isinstance(k, str) and isinstance(v, str)
+    }
+    exif: Any = {}
+    ifd: Any = {}
+    # a PNG's eXIf chunk after the pixels is only found by decoding them all: not worth it here
+    if image.format != "PNG" or "exif" in image.info:
         try:
-            comment = image.getexif().get_ifd(EXIF_IFD).get(USER_COMMENT)
+            exif = image.getexif()
+            ifd = exif.get_ifd(EXIF_IFD)
         except Exception:  # a broken EXIF block is just "no metadata"
-            comment = None
-        if comment:
-            chunks[PARAMETERS_KEY] = decode_user_comment(comment)
+            exif, ifd = {}, {}
+    comment = ifd.get(USER_COMMENT) or exif.get(USER_COMMENT)
+    if comment and PARAMETERS_KEY not in chunks:
+        chunks[PARAMETERS_KEY] = decode_user_comment(comment)
+    scheme = decode_user_comment(ifd.get(MAKER_NOTE) or exif.get(MAKER_NOTE) or b"").strip("\x00 ")
+    if scheme in ("fooocus", "a1111"):
+        chunks.setdefault("fooocus_scheme", scheme)
+    if isinstance(exif.get(SOFTWARE), str):
+        chunks.setdefault("Software", exif[SOFTWARE].strip("\x00"))
+    jpeg_comment = image.info.get("comment")
+    if PARAMETERS_KEY not in chunks and isinstance(jpeg_comment, bytes) and b"Steps: " in jpeg_comment:
+        chunks[PARAMETERS_KEY] = jpeg_comment.decode("utf-8", errors="replace")
     return chunks
 
 
@@ -110,7 +145,11 @@ def read_metadata(source: Path | str | Image.Image) -> ImageMetadata:
             return metadata_from_chunks(text_chunks(image), image.size)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         result = ImageMetadata()
-        result.errors.append(f"{Path(source).name} could not be read as an image ({exc})")
+        if "MAX_TEXT" in str(exc):  # Pillow refuses text chunks that inflate beyond its limits
+            result.errors.append(f"{Path(source).name} holds a text chunk too large to read safely, so its "
+                                 f"settings could not be read ({exc})")
+        else:
+            result.errors.append(f"{Path(source).name} could not be read as an image ({exc})")
         return result
 
 
@@ -128,6 +167,10 @@ def metadata_from_chunks(chunks: dict[str, str], size: tuple[int, int] = (0, 0))
     errors: list[str] = []
     for key, reader in _READERS:
         if key not in chunks:
+            continue
+        if len(chunks[key]) > MAX_CHUNK_CHARS:
+            errors.append(f"the {key!r} metadata is {len(chunks[key]):,} characters long, too long for "
+                          f"settings; it was not read")
             continue
         attempt = ImageMetadata(width=size[0], height=size[1], parameters=chunks.get(PARAMETERS_KEY, ""))
         try:

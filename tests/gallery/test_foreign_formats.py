@@ -7,6 +7,7 @@ the ones a foreign image must have (its model is not here; a seed beyond this ap
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from desktop_app.core.recipe import MAX_SEED, Recipe
+from desktop_app.gallery import metadata as metadata_module
 from desktop_app.gallery.metadata import read_metadata
 from desktop_app.gallery.readers.samplers import from_comfy, from_invoke_legacy, from_novelai
 
@@ -130,6 +132,38 @@ def test_real_a1111_png_and_jpeg():
         assert settings(meta) == ("photo of a duck", "monochrome", 235284042, 15, 5.0, "UniPC", 512, 400)
         assert meta.request["model_id"] == "realistic_realisticVisionV20_v20"
         assert_recipe(meta)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "WEBP"])
+@pytest.mark.parametrize(
+    "comment",
+    [
+        b"UNICODE\x00" + A1111.encode("utf-16-be"),  # A1111 (piexif)
+        b"UNICODE\x00\xff\xfe" + A1111.encode("utf-16-le"),  # with a byte-order mark
+        b"UNICODE\x00" + A1111.encode("utf-8"),  # UTF-8 under a UNICODE header
+        b"ASCII\x00\x00\x00" + A1111.encode("ascii"),
+        A1111.encode("utf-8"),  # no character-code header at all
+    ],
+)
+def test_a1111_exif_user_comment_in_every_encoding(tmp_path, fmt, comment):
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9286] = comment
+    path = tmp_path / f"a.{fmt.lower()}"
+    Image.new("RGB", (64, 48)).save(path, format=fmt, exif=exif.tobytes())
+    meta = read_metadata(path)
+    assert meta.source == "a1111" and settings(meta) == A1111_SETTINGS
+    assert_recipe(meta)
+
+
+def test_a1111_text_in_ifd0_or_a_jpeg_comment(tmp_path):
+    exif = Image.Exif()
+    exif[0x9286] = b"UNICODE\x00" + A1111.encode("utf-16-be")  # IFD0, where some tools put it
+    Image.new("RGB", (8, 8)).save(tmp_path / "ifd0.jpg", exif=exif.tobytes())
+    Image.new("RGB", (8, 8)).save(tmp_path / "com.jpg", comment=A1111.encode())
+    Image.new("RGB", (8, 8)).save(tmp_path / "gimp.jpg", comment=b"Created with GIMP")
+    for name in ("ifd0.jpg", "com.jpg"):
+        assert settings(read_metadata(tmp_path / name)) == A1111_SETTINGS, name
+    assert read_metadata(tmp_path / "gimp.jpg").source == "none"  # a plain comment is not a prompt
 
 
 # ---- ComfyUI ------------------------------------------------------------------------------------
@@ -504,6 +538,17 @@ def test_fooocus_png(tmp_path):
     assert_recipe(meta)
 
 
+def test_fooocus_jpeg_as_fooocus_writes_it(tmp_path):
+    """Fooocus: UserComment = the JSON (in IFD0), MakerNote = the scheme, Software = its version."""
+    exif = Image.Exif()
+    exif[0x9286] = json.dumps(FOOOCUS)
+    exif[0x927C] = "fooocus"
+    exif[0x0131] = "Fooocus v2.5.5"
+    Image.new("RGB", (16, 16)).save(tmp_path / "f.jpg", exif=exif.tobytes())
+    meta = read_metadata(tmp_path / "f.jpg")
+    assert meta.source == "fooocus" and settings(meta) == FOOOCUS_SETTINGS
+
+
 def test_real_fooocus():
     meta = read_metadata(real("Fooocus__fooocus1_cropped.png"))
     assert meta.source == "fooocus" and not meta.errors
@@ -760,3 +805,47 @@ def test_swarmui(tmp_path, fmt):
     assert "sd_xl_refiner_1.0: a refiner model" in meta.unknown["refinermodel"]
     assert "aspectratio" not in meta.unknown and meta.info["sui_extra_data"]["date"] == "2024-11-13"
     assert_recipe(meta)
+
+
+# ---- hostile and odd input ----------------------------------------------------------------------
+
+
+def test_utf8_written_into_a_latin1_text_chunk_is_repaired(tmp_path):
+    text = "un café près du lac 日本\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 1, Size: 64x48"
+    meta = read_metadata(png_with(tmp_path, {"parameters": text.encode("utf-8")}))  # raw bytes: a tEXt chunk
+    assert meta.request["prompt"] == "un café près du lac 日本"
+    latin1 = read_metadata(
+        png_with(tmp_path, {"parameters": "café\nSteps: 20, Sampler: Euler, Seed: 1"}, name="l.png")
+    )
+    assert latin1.request["prompt"] == "café"
+    junk = read_metadata(
+        png_with(tmp_path, {"Dream": b'"\xff\xfe\x80" -s x -S 5', "sd-metadata": b"\xff{"}, name="j.png")
+    )
+    assert junk.source == "invokeai" and junk.request["seed"] == 5 and any("-s" in e for e in junk.errors)
+
+
+def test_huge_and_deep_chunks_are_reported_never_raised(tmp_path, monkeypatch):
+    deep = png_with(
+        tmp_path,
+        {"parameters": "{" + '"a":[' * 50_000 + "1" + "]" * 50_000 + "}", "Comment": "[" * 100_000},
+        name="deep.png",
+    )
+    meta = read_metadata(deep)
+    assert meta.source in ("none", "a1111")  # read as text at worst, never raised
+    monkeypatch.setattr(metadata_module, "MAX_CHUNK_CHARS", 1000)
+    meta = read_metadata(
+        png_with(
+            tmp_path, {"prompt": json.dumps({**BASE, "pad": {"inputs": {"x": "y" * 2000}}})}, name="big.png"
+        )
+    )
+    assert meta.source == "none" and "too long for settings" in meta.errors[0]
+
+
+def test_a_text_chunk_bomb_is_reported(tmp_path):
+    info = PngInfo()
+    info.add_text("parameters", "a" * 3_000_000, zip=True)  # zTXt: a few KiB that inflate to 3 MB
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buffer, "PNG", pnginfo=info)
+    (tmp_path / "bomb.png").write_bytes(buffer.getvalue())
+    meta = read_metadata(tmp_path / "bomb.png")
+    assert meta.source == "none" and "too large to read safely" in meta.errors[0]
