@@ -4,7 +4,8 @@ Sources, tried in this order: this app's JSON chunk (exact), then the other tool
 specific first (``desktop_app.gallery.readers``: InvokeAI 3+, 2.x ``sd-metadata`` and ``Dream``,
 NovelAI, SwarmUI, Fooocus, ComfyUI's ``prompt`` graph), and last the AUTOMATIC1111 ``parameters``
 text. Text chunks come from PNG text chunks or, in JPEG/WebP, from EXIF (UserComment, MakerNote,
-Software) and the JPEG comment. The result is a ``GenerationRequest``-
+Software) and the JPEG comment. Only when none of them gives settings are the pixels searched for
+settings hidden in their lowest bits (``stealth.py``). The result is a ``GenerationRequest``-
 compatible dict of flat recipe fields, plus what was present but could not be used (``unknown``:
 for other tools' images, plain sentences saying what has no control here) and what was wrong
 (``errors``). Garbled input is reported, never raised: ``read_metadata`` only raises for a file
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from desktop_app.core.recipe import FLAT_FIELDS
-from desktop_app.gallery import readers
+from desktop_app.gallery import readers, stealth
 from desktop_app.gallery.a1111 import parse_parameters
 from desktop_app.gallery.save import JSON_KEY, PARAMETERS_KEY
 
@@ -139,10 +140,10 @@ def text_chunks(image: Image.Image) -> dict[str, str]:
 def read_metadata(source: Path | str | Image.Image) -> ImageMetadata:
     """The recipe stored in an image file or an opened image."""
     if isinstance(source, Image.Image):
-        return metadata_from_chunks(text_chunks(source), source.size)
+        return _metadata_of(source)
     try:
         with Image.open(source) as image:
-            return metadata_from_chunks(text_chunks(image), image.size)
+            return _metadata_of(image)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         result = ImageMetadata()
         if "MAX_TEXT" in str(exc):  # Pillow refuses text chunks that inflate beyond its limits
@@ -151,6 +152,23 @@ def read_metadata(source: Path | str | Image.Image) -> ImageMetadata:
         else:
             result.errors.append(f"{Path(source).name} could not be read as an image ({exc})")
         return result
+
+
+def _metadata_of(image: Image.Image) -> ImageMetadata:
+    found = metadata_from_chunks(text_chunks(image), image.size)
+    if found.source != "none" and not (found.source == "a1111" and "steps" not in found.request):
+        return found  # settings from a text chunk; an A1111 text with no settings line is only a prompt
+    hidden = stealth.read_hidden_text(image)
+    if hidden is None or hidden.text is None:
+        found.errors.extend(hidden.errors if hidden is not None else [])
+        return found
+    result = metadata_from_chunks(stealth.as_chunks(hidden.text), image.size)
+    if result.source == "none":
+        found.errors.extend([*hidden.errors, *(f"hidden settings: {e}" for e in result.errors)])
+        return found
+    result.errors[:0] = hidden.errors
+    result.info["hidden_in"] = hidden.where
+    return result
 
 
 # This app's own JSON first, then the other tools' formats (most specific first), A1111 text last.

@@ -7,6 +7,7 @@ the ones a foreign image must have (its model is not here; a seed beyond this ap
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 from pathlib import Path
@@ -17,6 +18,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from desktop_app.core.recipe import MAX_SEED, Recipe
 from desktop_app.gallery import metadata as metadata_module
+from desktop_app.gallery import stealth
 from desktop_app.gallery.metadata import read_metadata
 from desktop_app.gallery.readers.samplers import from_comfy, from_invoke_legacy, from_novelai
 
@@ -164,6 +166,145 @@ def test_a1111_text_in_ifd0_or_a_jpeg_comment(tmp_path):
     for name in ("ifd0.jpg", "com.jpg"):
         assert settings(read_metadata(tmp_path / name)) == A1111_SETTINGS, name
     assert read_metadata(tmp_path / "gimp.jpg").source == "none"  # a plain comment is not a prompt
+
+
+def hide(image: Image.Image, payload: bytes, signature: str) -> Image.Image:
+    """A tiny stealth encoder: signature, 32-bit bit length, payload, column by column in the low bits."""
+    data = signature.encode() + (len(payload) * 8).to_bytes(4, "big") + payload
+    bits = [(byte >> (7 - k)) & 1 for byte in data for k in range(8)]
+    alpha = "png" in signature
+    image = image.convert("RGBA" if alpha else "RGB")
+    pixels = image.load()
+    per_pixel = 1 if alpha else 3
+    assert len(bits) <= image.width * image.height * per_pixel, "image too small for the payload"
+    position = 0
+    for x in range(image.width):
+        for y in range(image.height):
+            if position >= len(bits):
+                return image
+            value = list(pixels[x, y])
+            channels = [3] if alpha else [0, 1, 2]
+            for c in channels:
+                if position < len(bits):
+                    value[c] = (value[c] & ~1) | bits[position]
+                    position += 1
+            pixels[x, y] = tuple(value)
+    return image
+
+
+def stealth_png(
+    tmp_path: Path, payload: bytes, signature: str, size=(64, 64), chunks=None, name="s.png"
+) -> Path:
+    image = hide(Image.new("RGBA", size, (120, 130, 140, 255)), payload, signature)
+    info = PngInfo()
+    for key, value in (chunks or {}).items():
+        info.add_text(key, value)
+    path = tmp_path / name
+    image.save(path, pnginfo=info)
+    return path
+
+
+def test_real_a1111_stealth_png():
+    meta = read_metadata(real("AUTOMATIC1111__automatic1111_stealth.png"))
+    assert meta.source == "a1111" and not meta.errors
+    assert settings(meta) == ("a circle", "a square", 2015833630, 20, 7.0, "Euler", 64, 64)
+    assert meta.unknown == {"Clip skip": "2"} and "stealth_pngcomp" in meta.info["hidden_in"]
+    assert_recipe(meta)
+
+
+@pytest.mark.parametrize(
+    ("signature", "compress"),
+    [
+        ("stealth_pngcomp", True),
+        ("stealth_pnginfo", False),
+        ("stealth_rgbcomp", True),
+        ("stealth_rgbinfo", False),
+    ],
+)
+def test_stealth_hand_made(tmp_path, signature, compress):
+    payload = gzip.compress(A1111.encode()) if compress else A1111.encode()
+    meta = read_metadata(stealth_png(tmp_path, payload, signature, size=(48, 40)))
+    assert meta.source == "a1111" and not meta.errors and settings(meta) == A1111_SETTINGS
+    assert signature in meta.info["hidden_in"]
+    assert_recipe(meta)
+
+
+def test_stealth_signature_in_the_wrong_channel_is_nothing(tmp_path):
+    image = hide(Image.new("RGB", (64, 64)), A1111.encode(), "stealth_pnginfo").convert(
+        "RGB"
+    )  # alpha dropped
+    image.save(tmp_path / "s.png")
+    assert read_metadata(tmp_path / "s.png").source == "none"
+    rgb = hide(Image.new("RGB", (64, 64)), A1111.encode(), "stealth_rgbinfo")
+    rgb.save(tmp_path / "s.jpg", quality=95)  # lossy: the low bits are gone, and JPEG is never searched
+    assert read_metadata(tmp_path / "s.jpg").source == "none"
+
+
+def test_text_chunk_wins_over_stealth_unless_it_is_only_a_prompt(tmp_path):
+    hidden = gzip.compress(A1111.encode())
+    chunk = A1111.replace("Seed: 3141592653", "Seed: 7")
+    meta = read_metadata(stealth_png(tmp_path, hidden, "stealth_pngcomp", chunks={"parameters": chunk}))
+    assert meta.request["seed"] == 7 and "hidden_in" not in meta.info
+    meta = read_metadata(
+        stealth_png(tmp_path, hidden, "stealth_pngcomp", chunks={"parameters": "a castle"}, name="p.png")
+    )
+    assert meta.request["seed"] == 3141592653 and "hidden_in" in meta.info
+
+
+def test_stealth_novelai_payload_is_read_as_its_chunks(tmp_path):
+    chunks = {
+        "Description": "1girl, forest",
+        "Software": "NovelAI",
+        "Source": "NovelAI Diffusion V3 7BCCAA2C",
+        "Comment": json.dumps(
+            {
+                "steps": 28,
+                "sampler": "k_euler",
+                "seed": 12,
+                "scale": 5.0,
+                "uc": "bad hands",
+                "width": 832,
+                "height": 1216,
+            }
+        ),
+    }
+    meta = read_metadata(stealth_png(tmp_path, gzip.compress(json.dumps(chunks).encode()), "stealth_pngcomp"))
+    assert meta.source == "novelai"
+    assert settings(meta) == ("1girl, forest", "bad hands", 12, 28, 5.0, "Euler", 832, 1216)
+
+
+def test_hostile_stealth_payloads_are_reported_never_raised(tmp_path):
+    signature = b"stealth_pnginfo"
+    # a length of 4 Gbit in a 64×64 image
+    image = hide(Image.new("RGBA", (64, 64)), b"", "stealth_pnginfo")
+    bits = "".join(f"{b:08b}" for b in signature + (2**32 - 1).to_bytes(4, "big"))
+    pixels = image.load()
+    for k, bit in enumerate(bits):
+        x, y = divmod(k, 64)
+        r, g, b, a = pixels[x, y]
+        pixels[x, y] = (r, g, b, (a & ~1) | int(bit))
+    image.save(tmp_path / "huge.png")
+    meta = read_metadata(tmp_path / "huge.png")
+    assert meta.source == "none" and any("claim" in e and "not read" in e for e in meta.errors)
+    # longer than the image but under the cap: what is there is read, and the cut is reported
+    cut = stealth_png(tmp_path, A1111.encode(), "stealth_pnginfo", name="cut.png")
+    image = Image.open(cut)
+    image.load()
+    image = image.crop((0, 0, 64, 64))
+    assert stealth.read_hidden_text(image).text == A1111
+    small = image.crop((0, 0, 20, 64))  # the payload's end is gone
+    found = stealth.read_hidden_text(small)
+    assert found.text and A1111.startswith(found.text) and "holds only" in found.errors[0]
+    # a gzip bomb, and bytes that are not UTF-8
+    bomb = gzip.compress(b"a" * (stealth.MAX_PAYLOAD_BYTES + 10))
+    meta = read_metadata(stealth_png(tmp_path, bomb, "stealth_pngcomp", size=(200, 200), name="bomb.png"))
+    assert meta.source == "none" and any("decompress to more" in e for e in meta.errors)
+    latin1 = b"caf\xe9\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 1, Size: 64x64"
+    meta = read_metadata(stealth_png(tmp_path, latin1, "stealth_pnginfo", name="bytes.png"))
+    assert meta.request["prompt"] == "caf\N{REPLACEMENT CHARACTER}" and meta.request["steps"] == 20
+    assert any("not all UTF-8" in e for e in meta.errors)
+    meta = read_metadata(stealth_png(tmp_path, b"not gzip at all", "stealth_pngcomp", name="nogz.png"))
+    assert meta.source == "none" and any("could not be decompressed" in e for e in meta.errors)
 
 
 # ---- ComfyUI ------------------------------------------------------------------------------------
