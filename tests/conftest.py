@@ -7,7 +7,9 @@ from configs once per session: nothing is downloaded.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import tempfile
 import threading
 from pathlib import Path
@@ -20,6 +22,38 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="diffuse-studio-tests-data-")
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+class _WarningRecords(logging.Handler):
+    """Every log record at WARNING or above, from any thread, since the test began."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+_warnings = _WarningRecords()
+logging.getLogger().addHandler(_warnings)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "expect_log(pattern, ...): log records at WARNING or above that this test "
+                                       "expects (regular expressions matched against the message); any other fails it")
+
+
+@pytest.fixture(autouse=True)
+def no_unexpected_warnings(request):
+    """A log record at WARNING or above fails the test unless the test says it expects it."""
+    _warnings.records.clear()
+    yield
+    patterns = [re.compile(p) for mark in request.node.iter_markers("expect_log") for p in mark.args]
+    unexpected = [r for r in _warnings.records if not any(p.search(r.getMessage()) for p in patterns)]
+    _warnings.records.clear()
+    assert not unexpected, "unexpected log records: " + "; ".join(
+        f"{r.levelname} {r.name}: {r.getMessage()}" for r in unexpected)
 
 
 @pytest.fixture(autouse=True)

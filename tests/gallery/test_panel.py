@@ -203,6 +203,7 @@ def test_context_menu_offers_the_actions(panel):
     assert [a.text() for a in panel.view.actions()][:2] == ["Use these settings", "Favourite / not"]
 
 
+@pytest.mark.expect_log(r"gallery index .* is unusable")
 def test_a_corrupt_index_is_rebuilt_and_the_panel_says_so(qtbot, saved_images, out_dir):
     from desktop_app.gallery.store import default_db_path
 

@@ -91,6 +91,7 @@ def test_reindex_after_deleting_the_database_restores_every_image(saved_images, 
         assert favourites == [str(saved_images[2])]  # kept in gallery-state.json
 
 
+@pytest.mark.expect_log(r"gallery index .* is unusable \(file is not a database\)")
 def test_corrupt_database_is_replaced_by_a_rebuilt_one(saved_images, out_dir):
     with GalleryStore(roots=[out_dir]) as store:
         store.sync()
@@ -155,6 +156,7 @@ def test_migrations_run_in_order_and_keep_the_data(saved_images, out_dir, monkey
         assert store._db.execute("SELECT sum(rating) FROM images").fetchone()[0] == 0
 
 
+@pytest.mark.expect_log(r"written by a newer version")
 def test_an_index_from_a_newer_version_is_set_aside_not_destroyed(saved_images, out_dir):
     with GalleryStore(roots=[out_dir]) as store:
         store.sync()

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from desktop_app.core import paths
 from desktop_app.core.settings import Settings
 from tests.gui.conftest import shown
 
 
+@pytest.mark.expect_log(r"settings: ignoring (device|preview_max_fps|first_run_done)=")
 def test_a_bad_value_falls_back_to_its_default_alone():
     paths.settings_file().write_text(json.dumps({"device": "quantum", "theme": "dark", "preview_max_fps": -3,
                                                  "extra_model_dirs": ["/x"], "first_run_done": "yes"}))
@@ -16,6 +19,7 @@ def test_a_bad_value_falls_back_to_its_default_alone():
     assert (s.device, s.theme, s.preview_max_fps, s.extra_model_dirs, s.first_run_done) == ("auto", "dark", 20.0, ["/x"], False)
 
 
+@pytest.mark.expect_log(r"settings\.json cannot be read")
 def test_unreadable_file_gives_defaults_and_save_is_atomic():
     paths.settings_file().write_text("{not json")
     assert Settings.load() == Settings()
