@@ -320,8 +320,11 @@ class ComfyUIBackend:
             await self.fail(job, part, f"{link.name} named a picture it then did not send (HTTP {exc.status}); "
                                        "safe to run again", "server")
             return True
-        except (ServerProtocolError, FrameError) as exc:
+        except ServerProtocolError as exc:
             await self.fail(job, part, str(exc), "server")
+            return True
+        except FrameError as exc:
+            await self.fail(job, part, f"{link.name}: {exc}", "server")
             return True
         if job.done or job.cancelling:
             return True

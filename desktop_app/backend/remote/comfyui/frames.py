@@ -81,7 +81,10 @@ def open_image(data: bytes, formats: tuple[str, ...], max_pixels: int, what: str
         image.load()
     except FrameError:
         raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError:
+        raise FrameError(f"the {what} claims more than {2 * Image.MAX_IMAGE_PIXELS} pixels, over the limit of "
+                         f"{max_pixels} pixels") from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise FrameError(f"the {what} cannot be read as {'/'.join(formats)} ({exc})") from None
     return image
 

@@ -183,18 +183,24 @@ class ServerLink:
             except CallErrors as exc:
                 self._went_offline(str(exc))
                 wait = delay * random.uniform(0.9, 1.1)
-                self.on_status(self, "error", f"{self.name}: {'not reachable' if not self._ever_connected else 'connection lost'}; "
-                                              f"trying again in {wait:.1f} s")
+                what = "connection lost" if self._ever_connected else "not reachable"
+                self.on_status(self, "error", f"{self.name}: {what}; trying again in {wait:.1f} s")
                 await self._sleep_offline(wait)
                 delay = min(delay * 2, self.timing.backoff_max_s)
                 continue
-            delay = self.timing.backoff_initial_s
+            opened = time.monotonic()
             try:
                 await self._connected_session(ws)
             finally:
                 await ws.close()
-            if not self._closing:
-                self._went_offline("the connection closed")
+            if self._closing:
+                break
+            self._went_offline(self.error or "the connection closed")
+            if time.monotonic() - opened > 10 * self.timing.backoff_initial_s:
+                delay = self.timing.backoff_initial_s  # it held for a while: start the backoff afresh
+            self.on_status(self, "error", f"{self.name}: connection lost; reconnecting in {delay:.1f} s")
+            await self._sleep_offline(delay)
+            delay = min(delay * 2, self.timing.backoff_max_s)
 
     async def _sleep_offline(self, wait: float) -> None:
         if not self.dropped_out and self.offline_since is not None:
@@ -244,8 +250,9 @@ class ServerLink:
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
         if ws.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG:
-            self.on_status(self, "error", f"{self.name} sent a websocket message over the "
-                                          f"{self.limits.ws_message_bytes}-byte limit; reconnecting")
+            self.error = (f"{self.name} sent a websocket message over the {self.limits.ws_message_bytes}-byte "
+                          "limit; the connection was closed")
+            self.on_status(self, "error", self.error)
 
     async def _poll(self) -> None:
         last_stats = last_safety = time.monotonic()
