@@ -73,6 +73,7 @@ class PromptWatch:
     graph: dict[str, Any]
     future: asyncio.Future[Outcome]
     confirmed: bool = False  # the server accepted the POST (else: sent, answer unknown)
+    posting: bool = False  # the POST is on its way: too early to ask the queue about it
     cached: bool = False
     finishing: bool = False
     stash: PreviewFrame | None = None
@@ -299,7 +300,11 @@ class ServerLink:
     async def submit(self, watch: PromptWatch, preview_method: str) -> None:
         """POST the prompt. ``ServerRejected`` with status 400 is a validation error (``answer`` has
         ``node_errors``); ``ServerUnreachable`` leaves it unknown whether the server got it."""
-        await self.client.submit(watch.graph, watch.prompt_id, self.client_id, preview_method)
+        watch.posting = True
+        try:
+            await self.client.submit(watch.graph, watch.prompt_id, self.client_id, preview_method)
+        finally:
+            watch.posting = False
         watch.confirmed = True
 
     async def reconcile_all(self) -> None:
@@ -308,6 +313,8 @@ class ServerLink:
                 await self.reconcile(watch)
 
     async def reconcile(self, watch: PromptWatch) -> None:
+        if watch.posting:
+            return
         queue = await self.client.queue()
         if watch.prompt_id in queue:
             return
