@@ -7,7 +7,7 @@ from desktop_app.core.events import Failed, Finished, ImageMade
 
 from .conftest import OPTIONS, recipe
 from .fake_comfy import picture_for
-from .test_jobs import kinds
+from .test_jobs import kinds, wait_for
 
 
 def posted(fake) -> list[int]:  # type: ignore[no-untyped-def]
@@ -37,8 +37,7 @@ def test_a_server_that_dies_hands_its_pictures_to_the_other(make_fake, make_back
     backend, events = make_backend(a, b)
     job = backend.submit(recipe(batch_size=4, seed=200), OPTIONS)
     assert a.paused.wait(5)
-    on_a = posted(a)
-    assert len(on_a) == 2
+    wait_for(lambda: len(posted(a)) == 2)  # one running (paused), one waiting in its queue
     a.stop()  # the box is gone: the port closes
     done = events.until_done(job, timeout=15)
     assert sum(isinstance(e, (Finished, Failed)) for e in done) == 1 and isinstance(done[-1], Finished)

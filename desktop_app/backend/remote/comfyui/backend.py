@@ -210,12 +210,13 @@ class ComfyUIBackend:
             self._tasks.append(asyncio.create_task(link.run()))
 
     async def _wait_any_online(self, timeout: float) -> bool:
-        waits = [asyncio.create_task(link.wait_online(timeout)) for link in self.links]
-        for finished in asyncio.as_completed(waits):
-            if await finished:
-                for wait in waits:
-                    wait.cancel()
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            if any(link.online for link in self.links):
                 return True
+            if all(link.refused for link in self.links):
+                return False  # a wrong token stays wrong: say so now, not after the timeout
+            await asyncio.sleep(0.02)
         return False
 
     def _on_server_status(self, link: ServerLink, state: str, text: str) -> None:

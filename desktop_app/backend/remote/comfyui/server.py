@@ -142,6 +142,7 @@ class ServerLink:
     error: str = ""
     offline_since: float | None = None
     dropped_out: bool = False
+    refused: bool = False  # the server (or its proxy) turned our token down: retrying will not help
     watches: dict[str, PromptWatch] = field(default_factory=dict)
     _current: str | None = None  # the prompt executing now, for legacy frames that name none
     _held: _Held | None = None
@@ -183,6 +184,7 @@ class ServerLink:
                 ws = await self.client.open_websocket(self.client_id)
             except CallErrors as exc:
                 self._went_offline(str(exc))
+                self.refused = isinstance(exc, ServerRejected) and exc.status in (401, 403)
                 wait = delay * random.uniform(0.9, 1.1)
                 what = "connection lost" if self._ever_connected else "not reachable"
                 self.on_status(self, "error", f"{self.name}: {what}; trying again in {wait:.1f} s")
@@ -228,7 +230,7 @@ class ServerLink:
             self.error = str(exc)
             return
         was_back = self._ever_connected
-        self.online, self.error, self.offline_since, self.dropped_out = True, "", None, False
+        self.online, self.error, self.offline_since, self.dropped_out, self.refused = True, "", None, False, False
         self._ever_connected = True
         self._connected.set()
         gpu = f" ({self.stats.gpu})" if self.stats.gpu else ""
