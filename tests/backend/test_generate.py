@@ -213,3 +213,25 @@ def test_classifier_guidance_moves_a_v_prediction_the_same_as_an_epsilon_predict
     x0_eps = _x0_estimate(x_t, guided_eps, alpha_bar, "epsilon")
     x0_v = _x0_estimate(x_t, guided_v, alpha_bar, "v_prediction")
     assert torch.allclose(x0_v, x0_eps, rtol=1e-3, atol=1e-3 * float(x0_eps.abs().max()))
+
+
+def test_a_format_1_image_is_made_again_pixel_for_pixel_from_its_restored_recipe(engine):
+    """The committed PNG was written before the recipe had parts; restoring it and running it again
+    must give the very same picture (the same shipped model: its hash is in the file)."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    from desktop_app.backend.local.hashing import ModelHasher
+    from desktop_app.gallery.metadata import read_metadata
+
+    png = Path(__file__).parents[1] / "data" / "v1-shapes-ddim-classifier-batch1.png"
+    meta = read_metadata(png)
+    shipped = engine.model_info("shapes")
+    hasher = ModelHasher()
+    hasher.request(shipped)
+    hasher.wait(60)
+    if hasher.known(shipped) != meta.info["model"]["hash"]:
+        pytest.skip("the built-in model was retrained since the image was made")
+    again = engine.run(meta.recipe(), CPU)
+    assert np.array_equal(np.asarray(again.images[0]), np.asarray(Image.open(png).convert("RGB")))

@@ -13,7 +13,7 @@ import inspect
 import secrets
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -73,6 +73,7 @@ class Job:
     options: RunOptions
     cancel: threading.Event
     max_fps: float
+    extra_hooks: tuple[Hook, ...] = ()
 
     def __post_init__(self) -> None:
         output = self.recipe.output
@@ -84,10 +85,13 @@ class Job:
 
 def run_generation(
     loaded: LoadedModel, recipe: Recipe, options: RunOptions, cancel: threading.Event | None = None, *,
-    max_fps: float | None = None,
+    max_fps: float | None = None, extra_hooks: Sequence[Hook] = (),
 ) -> Generator[StepUpdate, None, GenerationResult]:
-    """Generate images for an already validated and resolved ``recipe`` (seed and size set)."""
-    job = Job(loaded, recipe, options, cancel or threading.Event(), options.preview_max_fps if max_fps is None else max_fps)
+    """Generate images for an already validated and resolved ``recipe`` (seed and size set).
+
+    ``extra_hooks`` join the job's own hooks, after them (see ``loop.Hook``)."""
+    job = Job(loaded, recipe, options, cancel or threading.Event(), options.preview_max_fps if max_fps is None else max_fps,
+              tuple(extra_hooks))
     vae = loaded.pipe.vae
     tile = wants_tiling(options.vae_tiling, loaded.low_vram, (job.width, job.height), loaded.info.native_size)
     switched = tile and not getattr(vae, "use_tiling", False)
@@ -150,6 +154,7 @@ def hooks_for(job: Job, previewer: Previewer, guided: bool) -> list[Hook]:
     classifier = job.loaded.classifier
     if guidance.classifier_on and classifier is not None:
         hooks.append(ClassifierGuidance(classifier, classifier.target_indices(guidance.classifier_target), guidance.classifier_scale))
+    hooks.extend(job.extra_hooks)
     if previewer.enabled:
         hooks.append(PreviewHook(previewer))
     return hooks
