@@ -73,7 +73,7 @@ def _install_roots() -> list[Path]:
     bundle = getattr(sys, "_MEIPASS", None)  # set by a PyInstaller bundle
     if bundle:
         roots.append(Path(bundle))
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # desktop_app/ (this file is desktop_app/core/paths.py)
     roots.append(package / "_data")  # an installed wheel carries them here
     roots.append(package.parent)  # a source checkout
     return roots
