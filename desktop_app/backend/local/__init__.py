@@ -1,0 +1,1 @@
+"""The local backend: runs the engine on this machine (the only package importing torch/diffusers)."""
