@@ -48,7 +48,8 @@ class Models:
     def __init__(self, root: Path):
         self.root = root
         self._folders: dict[tuple, Path] = {}
-        self._files: dict[tuple, Path] = {}  # one file per name: options differ, names differ
+        self._files: dict[tuple, Path] = {}
+        self._pipes: dict[str, object] = {}  # one file per name: options differ, names differ
 
     def folder(self, arch: str, **unet) -> Path:
         key = (arch, tuple(sorted(unet.items())))
@@ -56,6 +57,20 @@ class Models:
             name = arch + "".join(f"-{k}{v}" for k, v in sorted(unet.items()))
             self._folders[key] = fx.build_folder(arch, self.root / "folders" / name, unet=unet or None)
         return self._folders[key]
+
+    def pipeline(self, arch: str):
+        """The folder model of ``arch`` as its diffusers pipeline (shared: tests must not change it)."""
+        if arch not in self._pipes:
+            import json
+
+            import diffusers
+
+            folder = self.folder(arch)
+            name = json.loads((folder / "model_index.json").read_text())["_class_name"]
+            pipe = getattr(diffusers, name).from_pretrained(folder, local_files_only=True)
+            pipe.set_progress_bar_config(disable=True)
+            self._pipes[arch] = pipe
+        return self._pipes[arch]
 
     def single_file(self, arch: str, name: str | None = None, *, unet: dict | None = None, **options) -> Path:
         key = (arch, name or arch, repr(sorted((unet or {}).items())), repr(sorted(options.items())))

@@ -74,7 +74,12 @@ def build_folder(arch: str, folder: Path, *, seed: int = 0, unet: dict | None = 
             sd2_or_second = component == "tokenizer_2" or arch_family(arch) == "SD 2.x"
             _write_tokenizer(folder / component, "!" if sd2_or_second else "<|endoftext|>")
         elif not class_name.endswith("Scheduler"):
-            _network(library, class_name, folder / component).save_pretrained(folder / component)
+            network = _network(library, class_name, folder / component)
+            with torch.no_grad():  # norms start at exactly 1 and 0, biases at 0: make every value count
+                for parameter in network.parameters():
+                    if parameter.ndim == 1:
+                        parameter.add_(torch.randn_like(parameter) * 0.1)
+            network.save_pretrained(folder / component)
     return folder
 
 
