@@ -253,3 +253,109 @@ def write_header_only(path: Path, header: dict, metadata: dict | None = None) ->
     raw += b" " * (-len(raw) % 8)
     path.write_bytes(struct.pack("<Q", len(raw)) + raw + bytes(offset))
     return path
+
+
+# ---- LoRA, VAE and embedding files -----------------------------------------------------------------
+
+
+def lora_targets(module: torch.nn.Module, conv: bool) -> list[tuple[str, torch.nn.Module]]:
+    """The layers a kohya LoRA trains: the linear layers of the transformer blocks (attention,
+    projections, feed-forward); LoCon adds the convolutions of the resnets and samplers."""
+    found = []
+    for name, layer in module.named_modules():
+        in_blocks = name.startswith(("down_blocks", "mid_block", "up_blocks"))
+        if isinstance(layer, torch.nn.Linear) and (not in_blocks or "attentions" in name):
+            if name.startswith(("time_embedding", "add_embedding")):
+                continue
+            found.append((name, layer))
+        elif conv and isinstance(layer, torch.nn.Conv2d) and in_blocks:
+            found.append((name, layer))
+    return found
+
+
+def kohya_lora(pipe, *, conv: bool = False, sgm: bool = False, text: bool = True, rank: int = 4,
+               alpha: float = 2.0, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A kohya-format LoRA (LoCon with ``conv``) for ``pipe``: UNet names as diffusers' modules (SD 1.x)
+    or as the original SGM UNet (``sgm``, as kohya's SDXL scripts write them)."""
+    generator = torch.Generator().manual_seed(seed)
+    out: dict[str, torch.Tensor] = {}
+
+    def add(key: str, layer: torch.nn.Module) -> None:
+        if isinstance(layer, torch.nn.Linear):
+            down = torch.randn(rank, layer.in_features, generator=generator) * 0.1
+            up = torch.randn(layer.out_features, rank, generator=generator) * 0.1
+        else:
+            down = torch.randn(rank, layer.in_channels, *layer.kernel_size, generator=generator) * 0.1
+            up = torch.randn(layer.out_channels, rank, 1, 1, generator=generator) * 0.1
+        out[key + ".lora_down.weight"], out[key + ".lora_up.weight"] = down, up
+        out[key + ".alpha"] = torch.tensor(alpha)
+
+    for name, layer in lora_targets(pipe.unet, conv):
+        if name.startswith(("conv_in", "conv_out")):
+            continue
+        module = ldm_layout.unet_key(name + ".weight", pipe.unet.config).removesuffix(".weight") if sgm else name
+        add("lora_unet_" + module.replace(".", "_"), layer)
+    if text:
+        encoders = [("te1" if pipe.__class__.__name__.startswith("StableDiffusionXL") else "te", pipe.text_encoder),
+                    ("te2", getattr(pipe, "text_encoder_2", None))]
+        for tag, encoder in encoders:
+            if encoder is None:
+                continue
+            for name, layer in encoder.named_modules():
+                if isinstance(layer, torch.nn.Linear) and ".layers." in "." + name:
+                    full = name if name.startswith("text_model.") else "text_model." + name
+                    add(f"lora_{tag}_" + full.replace(".", "_"), layer)
+    return out
+
+
+def lora_delta(state: dict[str, torch.Tensor], key: str) -> torch.Tensor:
+    """α/r · up @ down of one kohya module (reshaped to the conv kernel for LoCon)."""
+    down, up = state[key + ".lora_down.weight"], state[key + ".lora_up.weight"]
+    scale = float(state[key + ".alpha"]) / down.shape[0]
+    if down.ndim == 4:
+        return scale * (up.flatten(1) @ down.flatten(1)).reshape(up.shape[0], *down.shape[1:])
+    return scale * (up @ down)
+
+
+def write_vae(folder: Path, path: Path, layout: str = "ldm", seed: int = 1) -> tuple[Path, dict]:
+    """A VAE file of the folder's VAE architecture with other random weights: LDM names (as the
+    VAE files users download), diffusers names, or a pickled ``{"state_dict"}`` of LDM names."""
+    import diffusers
+
+    config_dir = Path(folder) / "vae"
+    torch.manual_seed(seed)
+    vae = diffusers.AutoencoderKL.from_config(diffusers.AutoencoderKL.load_config(config_dir))
+    with torch.no_grad():
+        for parameter in vae.parameters():
+            if parameter.ndim == 1:
+                parameter.add_(torch.randn_like(parameter) * 0.1)
+    sd = {k: v.contiguous() for k, v in vae.state_dict().items()}
+    if layout == "diffusers":
+        save_file(sd, str(path))
+        return path, sd
+    config = json.loads((config_dir / "config.json").read_text())
+    ldm = {}
+    for piece in ldm_layout.component_pieces("vae", "", config, sd):
+        value = sd[piece.sources[0]]
+        ldm[piece.ldm] = (value[:, :, None, None] if piece.op == "conv1x1" else value).contiguous().clone()
+    if layout == "pickle":
+        torch.save({"state_dict": ldm}, path)
+    else:
+        save_file(ldm, str(path))
+    return path, sd
+
+
+def write_embedding(path: Path, widths: tuple[int, ...], vectors: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:
+    """An embedding: A1111's ``.pt`` (string_to_param), ``.safetensors`` with ``emb_params``, or for two
+    widths SDXL's ``clip_l`` + ``clip_g``."""
+    generator = torch.Generator().manual_seed(seed)
+    made = {name: torch.randn(vectors, w, generator=generator) for name, w in zip(("clip_l", "clip_g")[:len(widths)], widths, strict=True)}
+    if len(widths) == 2:
+        save_file(made, str(path))
+        return made
+    emb = made["clip_l"]
+    if path.suffix == ".pt":
+        torch.save({"string_to_token": {"*": 265}, "string_to_param": {"*": emb}, "name": path.stem, "step": 100}, path)
+    else:
+        save_file({"emb_params": emb}, str(path))
+    return {"": emb}

@@ -90,9 +90,10 @@ def prompt_chunks(tokenizer, prompt: str | ParsedPrompt, pipe=None) -> list[Chun
     return chunk_tokens(segments, _comma_id(tokenizer))
 
 
-def count_tokens(tokenizer, text: str) -> tuple[int, int]:
-    """(tokens, chunks) of a prompt, for the window's counter: "37/75", or "80/150" over two chunks."""
-    chunks = prompt_chunks(tokenizer, text)
+def count_tokens(tokenizer, text: str, pipe=None) -> tuple[int, int]:
+    """(tokens, chunks) of a prompt, for the window's counter: "37/75", or "80/150" over two chunks.
+    With ``pipe``, loaded embeddings count as the vectors they stand for."""
+    chunks = prompt_chunks(tokenizer, text, pipe)
     return sum(len(c.tokens) for c in chunks), len(chunks)
 
 
