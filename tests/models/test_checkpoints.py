@@ -268,3 +268,15 @@ def test_a_shape_no_architecture_has_is_named_with_the_closest(models, tmp_path)
     assert error_of(ck.load_checkpoint, path) == (
         f"{path}: is an SD 1.x checkpoint of a shape no shipped architecture has (closest: tiny-sd, 1 tensors "
         "differ, e.g. model.diffusion_model.out.2.weight is [4, 32, 5, 5], tiny-sd has [4, 32, 3, 3])")
+
+
+def test_model_info_from_facts_alone(models):
+    sdxl = cf.checkpoint_facts(cf.read_header(models.single_file("tiny-sdxl-mixed")))
+    info = cf.model_info(sdxl, "x")
+    assert (info.family, info.native_size, info.pipeline_class) == ("SDXL", (1024, 1024), "StableDiffusionXLPipeline")
+    refiner = cf.model_info(cf.checkpoint_facts(cf.read_header(models.single_file("tiny-sdxl-refiner"))), "r")
+    assert (refiner.kind, refiner.pipeline_class) == ("refiner", "StableDiffusionXLImg2ImgPipeline")
+    sd2 = cf.checkpoint_facts(cf.read_header(models.single_file("tiny-sd2")))
+    assert cf.model_info(sd2, "s", prediction="v_prediction").native_size == (768, 768)
+    eps = cf.model_info(sd2, "s", prediction="epsilon")
+    assert eps.native_size == (512, 512) and eps.scheduler_config["prediction_type"] == "epsilon"

@@ -47,6 +47,19 @@ UNSUPPORTED = (
     ("Playground v2.5 (EDM)", ("edm_mean",)),
     ("a ControlNet", ("control_model.time_embed.0.weight", "controlnet_cond_embedding.conv_in.weight")),
 )
+PIPELINES = {
+    ("SD", "txt2img"): "StableDiffusionPipeline",
+    ("SD", "inpaint"): "StableDiffusionInpaintPipeline",
+    ("SD", "instruct-pix2pix"): "StableDiffusionInstructPix2PixPipeline",
+    ("SDXL", "txt2img"): "StableDiffusionXLPipeline",
+    ("SDXL", "inpaint"): "StableDiffusionXLInpaintPipeline",
+    ("SDXL", "instruct-pix2pix"): "StableDiffusionXLInstructPix2PixPipeline",
+    ("SDXL", "refiner"): "StableDiffusionXLImg2ImgPipeline",
+}
+# The shipped real-size architecture of each layout, and the picture size each family was trained at
+# (SD 2.x: the v-prediction releases at 768, the ε ones at 512).
+DEFAULT_ARCHITECTURE = {"SD 1.x": "sd15", "SD 2.x": "sd2", "SDXL": "sdxl", "SDXL refiner": "sdxl-refiner"}
+NATIVE_SIZE = {"SD 1.x": 512, "SDXL": 1024}
 SUPPORTED_TEXT = "Diffuse Studio runs Stable Diffusion 1.x, 2.x and SDXL checkpoints"
 
 
@@ -279,6 +292,33 @@ def checkpoint_facts(header: Header) -> CheckpointFacts:
     dtype = header.dtypes.get(UNET + "input_blocks.0.0.weight", "F32")
     return CheckpointFacts(path, family, kind, in_channels, cross, widths, header.any_with("first_stage_model."),
                            prediction, source, old_clip, dtype, header.metadata)
+
+
+def pipeline_class_name(facts: CheckpointFacts) -> str:
+    return PIPELINES[("SDXL" if facts.family == "SDXL" else "SD", facts.kind)]
+
+
+def native_size(facts: CheckpointFacts, prediction: str | None = None) -> int:
+    if facts.family == "SD 2.x":
+        return 512 if (prediction or facts.prediction) == "epsilon" else 768
+    return NATIVE_SIZE[facts.family]
+
+
+def model_info(facts: CheckpointFacts, model_id: str, name: str | None = None, prediction: str | None = None):
+    """The shared ``ModelInfo`` of a checkpoint file, from its facts alone (no torch, nothing loaded):
+    what discovery lists. The scheduler config is the shipped architecture's, with the prediction type."""
+    from desktop_app.core import paths
+    from desktop_app.core.models import ModelInfo
+
+    arch = paths.resource_path("architectures", DEFAULT_ARCHITECTURE[facts.layout])
+    scheduler = json.loads((arch / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
+    chosen = prediction or facts.prediction
+    if chosen != "unknown":
+        scheduler["prediction_type"] = chosen
+    size = native_size(facts, prediction)
+    return ModelInfo(id=model_id, name=name or facts.path.stem, path=facts.path, family=facts.family,
+                     pipeline_class=pipeline_class_name(facts), native_size=(size, size), latent_factor=8,
+                     latent_channels=4, scheduler_config=scheduler, kind=facts.kind)
 
 
 def require_kind(facts: CheckpointFacts, task: str = "txt2img") -> None:

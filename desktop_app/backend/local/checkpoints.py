@@ -35,15 +35,6 @@ REFERENCE_TEXT = "a photo of a cat"
 REFERENCE_IDS = [49406, 320, 1125, 539, 320, 2368, 49407]
 VOCAB_SIZE = 49408
 PAD_EOS, PAD_BANG = "<|endoftext|>", "!"
-PIPELINES = {
-    ("SD", "txt2img"): "StableDiffusionPipeline",
-    ("SD", "inpaint"): "StableDiffusionInpaintPipeline",
-    ("SD", "instruct-pix2pix"): "StableDiffusionInstructPix2PixPipeline",
-    ("SDXL", "txt2img"): "StableDiffusionXLPipeline",
-    ("SDXL", "inpaint"): "StableDiffusionXLInpaintPipeline",
-    ("SDXL", "instruct-pix2pix"): "StableDiffusionXLInstructPix2PixPipeline",
-    ("SDXL", "refiner"): "StableDiffusionXLImg2ImgPipeline",
-}
 
 
 class PredictionTypeUnknown(ModelLoadError):
@@ -239,10 +230,6 @@ class LoadedCheckpoint:
     source: Path  # the file that was read (a pickle's converted copy in the cache)
 
 
-def pipeline_class_name(facts: CheckpointFacts) -> str:
-    return PIPELINES[("SDXL" if facts.family == "SDXL" else "SD", facts.kind)]
-
-
 def _scheduler(arch: str, prediction: str):
     import diffusers
 
@@ -312,7 +299,7 @@ def load_checkpoint(path: Path | str, *, dtype=torch.float32, prediction: str | 
         parts["vae"] = vae
     if facts.old_clip_layout:
         parts["text_encoder"] = _old_clip_text_encoder(source, arch, dtype)
-    cls = getattr(diffusers, pipeline_class or pipeline_class_name(facts))
+    cls = getattr(diffusers, pipeline_class or facts_mod.pipeline_class_name(facts))
     with hub_offline():
         arch_channels = _json(arch_dir / "unet" / "config.json").get("in_channels", 4)
         if facts.in_channels != arch_channels:  # inpainting / pix2pix: the same shapes but the first conv
