@@ -68,14 +68,14 @@ def _image(pipe, **kwargs) -> np.ndarray:
                 output_type="np", **kwargs).images[0]
 
 
-@pytest.mark.parametrize("arch, cls", [("tiny-sd", "StableDiffusionPipeline"),
+@pytest.mark.parametrize("arch, cls", [("tiny-sd", "StableDiffusionPipeline"), ("tiny-sd2", "StableDiffusionPipeline"),
                                        ("tiny-sdxl-mixed", "StableDiffusionXLPipeline")])
 def test_single_file_makes_the_same_pixels_as_the_folder(models, arch, cls):
     import diffusers
 
     folder_pipe = getattr(diffusers, cls).from_pretrained(models.folder(arch), local_files_only=True)
     folder_pipe.set_progress_bar_config(disable=True)
-    loaded = ck.load_checkpoint(models.single_file(arch))
+    loaded = ck.load_checkpoint(models.single_file(arch), prediction="epsilon")
     assert np.array_equal(_image(folder_pipe), _image(loaded.pipe))
 
 
