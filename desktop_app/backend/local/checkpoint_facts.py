@@ -337,8 +337,13 @@ def require_kind(facts: CheckpointFacts, task: str = "txt2img") -> None:
         raise ModelLoadError(path, f"is an {facts.family} model; the second pass needs an SDXL model or refiner")
 
 
-def prediction_error(path: Path) -> ModelLoadError:
-    return ModelLoadError(path, "is an SD 2.x model whose file does not say what it predicts; choose ε (noise: "
+class PredictionTypeUnknown(ModelLoadError):
+    """An SD 2.x file that does not say whether it predicts ε or v: the window asks once, keeps the
+    answer with ``remember_prediction`` and loads again with ``prediction=``."""
+
+
+def prediction_error(path: Path) -> PredictionTypeUnknown:
+    return PredictionTypeUnknown(path, "is an SD 2.x model whose file does not say what it predicts; choose ε (noise: "
                                 "the 512-pixel models) or v (velocity: the 768-pixel models) once for this file")
 
 

@@ -15,6 +15,7 @@ Pickled ``.ckpt``/``.pt``/``.bin`` files are first converted once, safely, by ``
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -27,7 +28,11 @@ import torch
 
 from desktop_app.backend.local import checkpoint_facts as facts_mod
 from desktop_app.backend.local import ldm_layout
-from desktop_app.backend.local.checkpoint_facts import CheckpointFacts, Header
+from desktop_app.backend.local.checkpoint_facts import (
+    CheckpointFacts,
+    Header,
+    PredictionTypeUnknown,  # noqa: F401  (raised by load_checkpoint)
+)
 from desktop_app.core import paths
 from desktop_app.core.models import ModelLoadError
 
@@ -35,11 +40,6 @@ REFERENCE_TEXT = "a photo of a cat"
 REFERENCE_IDS = [49406, 320, 1125, 539, 320, 2368, 49407]
 VOCAB_SIZE = 49408
 PAD_EOS, PAD_BANG = "<|endoftext|>", "!"
-
-
-class PredictionTypeUnknown(ModelLoadError):
-    """An SD 2.x file that does not say whether it predicts ε or v: ask the user once, then pass
-    ``prediction=`` (``checkpoint_facts.remember_prediction`` keeps the answer)."""
 
 
 # ---- the shipped architectures -------------------------------------------------------------------------
@@ -276,14 +276,13 @@ def load_checkpoint(path: Path | str, *, dtype=torch.float32, prediction: str | 
 
     path = Path(path)
     source = pickles.safetensors_copy(path) if path.suffix.lower() in facts_mod.PICKLE_SUFFIXES else path
-    header = facts_mod.read_header(source)
+    header = dataclasses.replace(facts_mod.read_header(source), path=path)  # errors name the user's file
     facts = facts_mod.checkpoint_facts(header)
-    facts = CheckpointFacts(**{**facts.__dict__, "path": path})
     if task:
         facts_mod.require_kind(facts, task)
     chosen = prediction or facts.prediction
     if chosen == "unknown":
-        raise PredictionTypeUnknown(path, facts_mod.prediction_error(path).problem)
+        raise facts_mod.prediction_error(path)
     if not facts.has_vae and vae is None:
         raise facts_mod.no_vae_error(path)
     arch = match_architecture(header, facts)
