@@ -98,6 +98,8 @@ def _lora_source(path: Path):
 
 
 def _apply_loras(pipe, state: _Applied, wanted: list[AddOn], resolve_file: ResolveFile) -> list[str]:
+    from desktop_app.backend.local.checkpoints import hub_offline
+
     notes: list[str] = []
     paths = {a.name: Path(resolve_file("lora", a.name)) for a in wanted}
     for name in [n for n, (_, path, stat) in state.loras.items() if n not in paths or _stat(paths[n]) != stat]:
@@ -113,7 +115,7 @@ def _apply_loras(pipe, state: _Applied, wanted: list[AddOn], resolve_file: Resol
         state.counter += 1
         adapter = f"lora_{state.counter}"
         try:
-            with warnings.catch_warnings():  # several adapters at once is the point
+            with hub_offline(), warnings.catch_warnings():  # several adapters at once is the point
                 warnings.filterwarnings("ignore", "Already found a `peft_config` attribute", UserWarning)
                 pipe.load_lora_weights(_lora_source(path), adapter_name=adapter)
         except (ValueError, KeyError, RuntimeError) as exc:
