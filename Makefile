@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # Override for a CUDA machine, e.g.:  make run TORCH='torch==2.13.0 --index-url <your CUDA wheel index>'
 TORCH  ?= torch==2.13.0
 
-.PHONY: run test lint bench screenshot bundle clean
+.PHONY: run test test-quick lint bench screenshot bundle clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,11 @@ run: $(VENV)/.installed
 	$(BIN)/python -m desktop_app
 
 test: $(VENV)/.installed-test
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
+
+# The inner loop while working: everything but the tests marked slow (CI runs them all, with `make test`)
+test-quick: $(VENV)/.installed-test
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" --durations=10
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check desktop_app tests

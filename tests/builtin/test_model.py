@@ -66,6 +66,7 @@ def test_loads_through_the_engine_and_generates_a_64_pixel_picture(engine):
     assert engine.model_info(str(MODEL)).has_classifier
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("prompt", "seed", "colour", "shape", "cell"), PROMPTS)
 def test_fixed_seed_prompts_give_the_asked_for_object(engine, prompt, seed, colour, shape, cell):
     main = analyse(_generate(engine, prompt, seed)).main
@@ -73,6 +74,7 @@ def test_fixed_seed_prompts_give_the_asked_for_object(engine, prompt, seed, colo
     assert cell is None or main.cell == cell
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2])
 def test_position_words_move_the_object_whatever_the_seed(engine, seed):
     """Same seed, four positions: the object goes where the words say (the ε-trained models put it
