@@ -43,6 +43,10 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--low-vram", action="store_true", help="keep each model part on the GPU only while it runs, decode in tiles")
     p.add_argument("--vae-tiling", choices=list(VAE_TILING), default="auto",
                    help="decode in tiles: auto does for images over twice the model's native area")
+    p.add_argument("--server", metavar="URL", default=None,
+                   help="run the job on a ComfyUI server (http[s]://host:port) instead of this computer")
+    p.add_argument("--token", default=None,
+                   help="with --server: a bearer token for a server behind a proxy (default: the one in the keyring)")
     p.add_argument("--out", type=Path, default=None,
                    help="folder to write the PNG files into (not added to the gallery); "
                         "default: the gallery's pictures folder, in date subfolders")
@@ -92,17 +96,28 @@ def run_generate(args: argparse.Namespace) -> int:
 
     options = RunOptions(device=args.device, precision=args.precision, preview="off", fast=args.fast,
                          low_vram=args.low_vram, vae_tiling=args.vae_tiling)
-    backend = LocalBackend(Settings.load().extra_model_dirs, defaults=options)
+    if args.server:
+        from desktop_app.backend.remote.comfyui import connect
+
+        try:
+            backend = connect(args.server, args.token)
+        except ConnectionError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    else:
+        backend = LocalBackend(Settings.load().extra_model_dirs, defaults=options)
     try:
         info = backend.describe(args.model or DEFAULT_MODEL_ID)
     except ModelLoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        backend.close()
         return 2
     recipe = recipe_from_args(args, info.defaults).with_(model_id=info.id)
     problems = recipe.validate(info) + options.problems()
     if problems:
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
+        backend.close()
         return 2
     library = _library(args.out)
     try:
@@ -140,7 +155,7 @@ def _follow(backend, job_id: str, library, args: argparse.Namespace) -> int:
             return 130
         elif isinstance(event, Finished) and event.job_id == job_id:
             summary = event.summary
-            if args.fast and summary.device.split(":")[0] != "cuda":
+            if args.fast and not args.server and summary.device.split(":")[0] != "cuda":
                 print("note: --fast applies on a CUDA GPU only; this run used the normal path", file=sys.stderr)
             for line in summary.warnings + summary.notes:
                 print(f"warning: {line}", file=sys.stderr)

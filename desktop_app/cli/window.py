@@ -32,11 +32,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def make_backend(settings):
-    """This machine's engine, set up from the settings (torch is imported later, on its thread)."""
+    """This machine's engine, set up from the settings (torch is imported later, on its thread), and
+    the ComfyUI servers listed in the settings beside it, in one queue (connecting in the background)."""
     from desktop_app.backend.local import LocalBackend
     from desktop_app.gui.window import run_options
 
-    return LocalBackend(settings.extra_model_dirs, defaults=run_options(settings), leave_a_core=True)
+    local = LocalBackend(settings.extra_model_dirs, defaults=run_options(settings), leave_a_core=True)
+    if not settings.comfyui_servers:
+        return local
+    from desktop_app.backend.remote.comfyui import ComfyUIBackend
+    from desktop_app.backend.remote.comfyui.client import normalize_url
+    from desktop_app.backend.remote.comfyui.tokens import load_token
+    from desktop_app.backend.router import BackendRouter
+
+    urls = []
+    for url in settings.comfyui_servers:
+        try:
+            urls.append(normalize_url(url))
+        except ValueError as exc:  # a bad entry in the settings: skipped, and said in the log
+            log.info("ignoring the server %r from the settings: %s", url, exc)
+    if not urls:
+        return local
+    tokens = {u: t for u in urls if (t := load_token(u))}
+    return BackendRouter({"local": local, "comfyui": ComfyUIBackend(urls, tokens)})
 
 
 def make_library(settings):
@@ -53,12 +71,15 @@ def make_library(settings):
 
 
 def configure(backend):
-    """What the window calls with new settings: the backend's model folders and default device."""
+    """What the window calls with new settings: this computer's model folders and default device.
+    (Servers added or removed in the settings are connected at the next start.)"""
     from desktop_app.gui.window import run_options
 
+    local = getattr(backend, "backends", {}).get("local", backend)
+
     def apply(settings) -> None:
-        backend.defaults = run_options(settings)
-        backend.set_model_paths(settings.extra_model_dirs)
+        local.defaults = run_options(settings)
+        local.set_model_paths(settings.extra_model_dirs)
 
     return apply
 

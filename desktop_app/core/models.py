@@ -38,6 +38,7 @@ class ModelInfo:
     defaults: dict[str, Any] = field(default_factory=dict)
     kind: str = "txt2img"
     vocabulary: tuple[str, ...] = ()  # the words a model was trained on, when it declares them
+    location: str = ""  # where it runs: "" is this computer, else a server's name
 
     @property
     def min_size(self) -> int:

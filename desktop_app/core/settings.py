@@ -63,6 +63,7 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
     "preview_max_fps": _is_fps,
     "output_dir": _is_str,
     "extra_model_dirs": _is_str_list,
+    "comfyui_servers": _is_str_list,
     "theme": _one_of(THEMES),
     "fast_mode": _is_bool,
     "low_vram": _is_bool,
@@ -82,6 +83,7 @@ class Settings:
     preview_max_fps: float = 20.0  # a cap: with steps just under 1/cap apart, half as many frames show
     output_dir: str = ""  # "" means paths.default_output_dir()
     extra_model_dirs: list[str] = field(default_factory=list)
+    comfyui_servers: list[str] = field(default_factory=list)  # URLs; their tokens live in the system keyring
     theme: str = "system"
     fast_mode: bool = False  # GPU fast path (compiled UNet); used where a GPU is present
     low_vram: bool = False  # model CPU offload and a tiled decode, for GPUs with little memory

@@ -62,10 +62,11 @@ def size_presets(info: ModelInfo) -> list[tuple[int, int, str]]:
 
 
 def model_label(info: ModelInfo) -> str:
-    """"Name · family, W×H", without saying the family twice ("Shapes (built-in)")."""
+    """"Name · family, W×H [· on server]", without saying the family twice ("Shapes (built-in)")."""
     width, height = info.native_size
     family = "" if info.family.lower() in info.name.lower() else f"{info.family}, "
-    return f"{info.name} · {family}{width}×{height}"
+    where = f" · on {info.location}" if info.location else ""
+    return f"{info.name} · {family}{width}×{height}{where}"
 
 
 class ParametersPanel(QWidget):

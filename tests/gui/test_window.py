@@ -175,3 +175,29 @@ def test_classifier_guidance_with_the_built_in_model(qtbot, make_window, setting
         window.generate()
     guidance = finished.args[1].recipe.guidance
     assert (guidance.classifier_target, guidance.classifier_scale, finished.args[1].recipe.model.id) == ("green star", 4.0, "shapes")
+
+
+def test_local_and_server_jobs_run_in_one_queue(qtbot, make_window, settings, tiny_model):
+    """A model on a server is listed with where it lives; its job goes there, the tiny model's here."""
+    from desktop_app.backend.fake import fake_model
+    from desktop_app.backend.local import LocalBackend
+    from desktop_app.backend.router import BackendRouter
+
+    server = FakeBackend([fake_model("big-xl", native=128, name="Big XL")])
+    server.name = "ComfyUI at gpu-box:8188"
+    router = BackendRouter({"local": LocalBackend(settings.extra_model_dirs), "gpu-box": server})
+    window = make_window(settings, steps=2, backend=router)
+    label = window.panel.model.itemText(window.panel.model.findData("big-xl"))
+    assert label.endswith("on ComfyUI at gpu-box:8188")
+    window.panel.prompt.setPlainText("a castle")
+    window.panel.model.setCurrentIndex(window.panel.model.findData("big-xl"))
+    window.panel.batch_count.setValue(1)
+    finished = []
+    window.bridge.job_finished.connect(lambda job, summary: finished.append(summary))
+    there = window.generate()
+    window.panel.model.setCurrentIndex(window.panel.model.findData("tiny"))
+    here = window.generate()
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=LONG)
+    assert window.queue.job_ids("finished") == there + here
+    sizes = {s.recipe.model.id: s.recipe.output.width for s in finished}
+    assert sizes == {"big-xl": 128, "tiny": 64} and [r.model.id for r, _ in server.submitted] == ["big-xl"]

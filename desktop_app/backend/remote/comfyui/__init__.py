@@ -6,6 +6,8 @@ several; both raise ``ConnectionError`` with one line naming the server and what
 
 from __future__ import annotations
 
+import time
+
 from desktop_app.backend.remote.comfyui.backend import ComfyUIBackend
 from desktop_app.backend.remote.comfyui.client import display_name, normalize_url
 from desktop_app.backend.remote.comfyui.limits import DEFAULT_LIMITS, Limits
@@ -26,7 +28,7 @@ def connect_pool(urls: list[str], tokens: dict[str, str] | None = None, *, timeo
     found = {u: given.get(u) or load_token(u) for u in normalized}
     backend = ComfyUIBackend(normalized, {u: t for u, t in found.items() if t}, timing=timing, limits=limits)
     backend.start()
-    if not backend.wait_ready(timeout):
+    if not _ready_or_refused(backend, timeout):
         errors = [s.error for s in backend.servers() if s.error]
         backend.close()
         names = ", ".join(display_name(u) for u in normalized)
@@ -36,6 +38,18 @@ def connect_pool(urls: list[str], tokens: dict[str, str] | None = None, *, timeo
         raise ConnectionError(f"cannot connect to {names}: {reason.split(' (')[0]}; check that it runs "
                               "(e.g. python main.py --listen) and that the address and port are right")
     return backend
+
+
+def _ready_or_refused(backend: ComfyUIBackend, timeout: float) -> bool:
+    """True once a server answered; False at once when every server refused its first attempt (a
+    connection refused, a bad token: waiting would not help), or after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if backend.wait_ready(min(0.2, max(deadline - time.monotonic(), 0.01))):
+            return True
+        if all(state.error for state in backend.servers()):
+            return False
+    return False
 
 
 def connect(url: str, token: str | None = None, *, timeout: float = 15.0, timing: Timing = DEFAULT_TIMING,
