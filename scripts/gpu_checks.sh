@@ -20,7 +20,7 @@ stamp() { echo "[$(( $(date +%s) - start )) s] $*"; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/machine.txt"
 "$py" -c "import torch, diffusers, transformers; print('torch', torch.__version__, 'diffusers', diffusers.__version__, 'transformers', transformers.__version__)" 2>/dev/null | tee -a "$out/machine.txt"
 stamp "gpu tests"
-timeout 300 "$py" -m pytest -p no:cacheprovider -p no:logging -q -m gpu tests/engine/test_gpu.py -rA > "$out/gpu_tests.log" 2>&1
+timeout 300 "$py" -m pytest -p no:cacheprovider -p no:logging -q -m gpu tests/backend/test_gpu.py -rA > "$out/gpu_tests.log" 2>&1
 grep -E "^(PASSED|FAILED|ERROR)|passed|failed" "$out/gpu_tests.log"
 quiet() { grep -v -i -E "warn|float32|deprecat|^\s*$"; }
 bench() { timeout 400 "$py" -m desktop_app bench --random-weights --steps 30 --repeats 3 --device cuda --precision fp16 "$@" 2>&1 | quiet; }
