@@ -36,7 +36,8 @@ def make_backend(settings):
     from desktop_app.backend.local import LocalBackend
     from desktop_app.gui.window import run_options
 
-    return LocalBackend(settings.extra_model_dirs, defaults=run_options(settings), leave_a_core=True)
+    return LocalBackend(settings.extra_model_dirs, defaults=run_options(settings), leave_a_core=True,
+                        app_roots=settings.app_roots)
 
 
 def make_library(settings):
@@ -58,7 +59,7 @@ def configure(backend):
 
     def apply(settings) -> None:
         backend.defaults = run_options(settings)
-        backend.set_model_paths(settings.extra_model_dirs)
+        backend.set_model_paths(settings.extra_model_dirs, settings.app_roots)
 
     return apply
 
