@@ -61,6 +61,7 @@ class ModelInfo:
 # What a model can carry on top: a LoRA (or LoCon) with a weight, a VAE in place of its own, a
 # textual-inversion embedding used by its name in the prompt.
 ADD_ON_LABELS = {"lora": "LoRA", "vae": "VAE", "embedding": "Embedding"}
+SD_FAMILIES = ("SD 1.x", "SD 2.x", "SDXL")
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,9 @@ class AddOnInfo:
     source: str = ""  # where it was found, as ModelInfo.source
 
     def fits(self, family: str) -> bool:
-        """Usable with a model of ``family`` as far as the listing can tell (unknown families may be)."""
-        return self.family is None or self.family == family
+        """Usable with a model of ``family`` as far as the listing can tell: an add-on or a model whose
+        family is not one of Stable Diffusion's (a custom model) may fit; its header decides on use."""
+        return self.family is None or family not in SD_FAMILIES or self.family == family
 
     def describe(self) -> str:
         return f"{self.name} ({ADD_ON_LABELS.get(self.kind, self.kind)}, {self.family or 'any family'})"

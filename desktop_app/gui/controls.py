@@ -485,7 +485,6 @@ class ParametersPanel(QWidget):
             self.add_on_picker.insert_requested.connect(
                 lambda target, text: insert_text(self.negative if target == "negative" else self.prompt, text))
         self.add_on_picker.show()
-        self.add_on_picker.raise_()
         return self.add_on_picker
 
     def set_last_seed(self, seed: int | None) -> None:

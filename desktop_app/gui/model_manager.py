@@ -205,7 +205,6 @@ class ModelTools(QObject):
             self.dialog.add_root_button.clicked.connect(self.choose_app_root)
             self.dialog.rescan_button.clicked.connect(self.window.refresh_models)
         self.dialog.show()
-        self.dialog.raise_()
         return self.dialog
 
     def _on_models(self, catalog: ModelCatalog) -> None:
@@ -254,6 +253,7 @@ class ModelTools(QObject):
         use = QPushButton("Use them")
         use.setObjectName("useAppRoots")
         bar.layout().insertWidget(1, use)
+        use.show()
 
         def accept() -> None:
             self.add_app_roots([str(r.path) for r in found])
@@ -281,6 +281,7 @@ class ModelTools(QObject):
             button.setObjectName(f"prediction-{prediction}")
             button.clicked.connect(lambda _=False, p=prediction: self._answer(bar, info, recipe, job_id, p))
             bar.layout().insertWidget(bar.layout().count() - 1, button)
+            button.show()
 
     def _answer(self, bar, info, recipe, job_id: str, prediction: str) -> None:
         remember_prediction(info.path, prediction)

@@ -252,7 +252,7 @@ class LocalBackend:
         placement = ""
         try:
             self._events.put(Status("loading", f"Loading model {job.recipe.model.id}…"))
-            loaded = engine.load(job.recipe.model.id, job.options)  # at once when it is loaded already
+            loaded = engine.load_for(job.recipe, job.options)  # at once when it is loaded already
             placement = loaded.placement.describe()
             self._events.put(Status("busy", f"Generating · {placement}", placement))
             result = self._generate(engine, job, placement)

@@ -111,6 +111,15 @@ class Engine:
         self.last_load_seconds = time.perf_counter() - started
         return loaded
 
+    def load_for(self, recipe: Recipe, options: RunOptions = DEFAULT_OPTIONS) -> LoadedModel:
+        """The recipe's model loaded (with its VAE file when the checkpoint has none inside)."""
+        resolve = file_resolver(self.catalog())
+        try:
+            vae = next((resolve("vae", a.name) for a in recipe.model.add_ons if a.kind == "vae"), None)
+        except ModelLoadError as exc:
+            raise AddOnError.of(exc) from None
+        return self.load(recipe.model.id, options, vae_file=vae)
+
     def resolve(self, recipe: Recipe, info: ModelInfo) -> Recipe:
         """Check ``recipe`` against ``info`` and fill in the seed and size; raises InvalidRequest."""
         return self.resolve_job(recipe, info).recipe
@@ -144,8 +153,7 @@ class Engine:
         job = self.resolve_job(recipe, info)
         recipe = job.recipe
         resolve = file_resolver(self.catalog())
-        vae = next((resolve("vae", a.name) for a in recipe.model.add_ons if a.kind == "vae"), None)
-        loaded = self.load(recipe.model.id, options, vae_file=vae)
+        loaded = self.load_for(recipe, options)
         try:
             notes = loaded.apply_add_ons(recipe.model.add_ons, resolve)
         except ModelLoadError as exc:
