@@ -34,7 +34,9 @@ def run_models_bench(arch: str = "sd15", repeats: int = 2, folder: Path | None =
     from desktop_app.backend.local import model_bench, model_files
     from desktop_app.backend.local.catalog import file_model
     from desktop_app.backend.local.device import choose
-    from desktop_app.backend.local.loader import load_model
+    from desktop_app.backend.local.loader import load_model, quiet_libraries
+
+    quiet_libraries()
 
     with tempfile.TemporaryDirectory(prefix="diffuse-studio-bench-", dir=folder) as tmp:
         path = model_bench.write_random_checkpoint(Path(tmp) / f"random-{arch}.safetensors", arch, torch.float16)

@@ -118,7 +118,11 @@ class LocalBackend:
         self.refresh_models()
 
     def describe(self, model_id: str) -> ModelInfo:
-        return self._catalog.find(model_id) or resolve_model(model_id, self._model_paths, self._app_roots)
+        """By id, or by path (a checkpoint file the catalog lists answers with its listed id)."""
+        from desktop_app.backend.local.catalog import listed_file
+
+        return (self._catalog.find(model_id) or listed_file(self._catalog, model_id)
+                or resolve_model(model_id, self._model_paths, self._app_roots))
 
     def submit(self, recipe: Recipe, options: RunOptions) -> str:
         job = _Job(f"local-{next(_ids)}", recipe, options)

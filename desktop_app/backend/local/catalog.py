@@ -46,6 +46,14 @@ def file_model(path: Path, model_id: str, source: str = "") -> ModelInfo:
     return model_files.checkpoint_info(path, model_id, source=source)
 
 
+def listed_file(catalog: ModelCatalog, path: Path | str) -> ModelInfo | None:
+    """The catalog's model for a checkpoint file given by its path (any link to it), if listed."""
+    key = model_files.identity(Path(path))
+    if key is None:
+        return None
+    return next((m for m in catalog.models if Path(m.path).is_file() and model_files.identity(Path(m.path)) == key), None)
+
+
 class CatalogBuilder:
     def __init__(self) -> None:
         self.models: dict[str, ModelInfo] = {}

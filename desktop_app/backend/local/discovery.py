@@ -1,8 +1,10 @@
-"""Finding model folders on disk and telling what they are, without importing torch.
+"""Finding models on disk and telling what they are, without importing torch.
 
-A model is a folder in diffusers layout (``model_index.json`` plus one folder per component).
-Discovery reads only JSON files and safetensors headers, so listing models is instant; loading
-happens in ``desktop_app.backend.local.loader`` on the engine's thread.
+A model is a folder in diffusers layout (``model_index.json`` plus one folder per component) or a
+single checkpoint file (``model_files``); LoRA, VAE and embedding files are listed beside them, and
+other apps' folders are read in place (``catalog``, ``app_folders``). Discovery reads only JSON
+files and safetensors headers, so listing models is quick; loading happens in
+``desktop_app.backend.local.loader`` on the engine's thread.
 
 A folder may carry ``diffuse_studio.json`` with extra facts the app uses: a display name, the
 family, latent→RGB preview factors, recommended defaults and the words it knows. The built-in
@@ -276,16 +278,13 @@ def looks_like_model_folder(folder: Path) -> bool:
 def resolve_model(id_or_path: str, extra_paths: list[Path | str] = (), app_roots: list[Path | str] = ()) -> ModelInfo:
     """A model by id from the search paths, or by a folder or checkpoint file path; raises ModelLoadError."""
     candidate = Path(id_or_path).expanduser()
-    found = None
     if candidate.is_dir():
         return inspect_model(candidate, str(candidate.resolve()))
     if candidate.is_file():
         from desktop_app.backend.local.catalog import file_model
 
-        found = discover(extra_paths, app_roots)
-        same = [m for m in found.models if Path(m.path).is_file() and Path(m.path).samefile(candidate)]
-        return same[0] if same else file_model(candidate, str(candidate.resolve()))
-    found = found or discover(extra_paths, app_roots)
+        return file_model(candidate, str(candidate.resolve()))
+    found = discover(extra_paths, app_roots)
     for info in found.models:
         if info.id == id_or_path:
             return info

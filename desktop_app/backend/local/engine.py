@@ -77,7 +77,10 @@ class Engine:
         SD 2.x file takes the user's ε/v answer."""
         if id_or_path in self._adopted:
             return self._adopted[id_or_path]
-        info = self.catalog().find(id_or_path) or self.discover().find(id_or_path)
+        info = self.catalog().find(id_or_path)
+        if info is None and Path(id_or_path).expanduser().exists():  # a folder or file by its path
+            return resolve_model(id_or_path, self.model_paths, self.app_roots)
+        info = info or self.discover().find(id_or_path)  # a model added since the last listing
         if info is None:
             return resolve_model(id_or_path, self.model_paths, self.app_roots)
         path = Path(info.path)
