@@ -2,8 +2,8 @@
 
 Both run on the same loaded pipeline, scheduler, steps, guidance and seed, alternating, so the
 machine's state (other load, clock speed) hits both alike. Reported: median seconds per image
-and the ratios engine/plain with previews on and off. ``--gui`` and ``--gallery`` run the window's
-and the gallery's benchmarks instead.
+and the ratios engine/plain with previews on and off. ``--gui``, ``--gallery`` and ``--models`` run
+the window's, the gallery's and the single-file checkpoints' benchmarks instead.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gui", action="store_true", help="measure the window: start-up time, event-loop stalls, preview rate")
     p.add_argument("--gallery", action="store_true", help="measure the gallery with 10,000 images")
     p.add_argument("--gallery-size", type=int, default=10_000)
+    p.add_argument("--models", action="store_true",
+                   help="measure a single-file checkpoint (about 2 GiB, made here): listing, loading, hashing")
+    p.add_argument("--models-arch", default="sd15", help="with --models: the architecture of the file")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
         from desktop_app.benchmarks.window import run_gui_bench
 
         return run_gui_bench(args)
+    if args.models:
+        from desktop_app.benchmarks import models as models_bench
+
+        return models_bench.run(args)
     if args.gallery:
         from desktop_app.benchmarks.gallery import run_gallery_bench
 

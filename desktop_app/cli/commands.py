@@ -2,7 +2,10 @@
 
 Images' paths go to stdout, one per line; progress and messages go to stderr; bad arguments exit
 with status 2 and every validation message; Ctrl+C cancels the job, saves nothing half-made and
-exits with 130. ``generate`` talks to the backend only through its protocol.
+exits with 130. ``generate`` talks to the backend only through its protocol. ``--model`` takes a
+model id, a model folder or a checkpoint file; LoRAs come from the prompt's ``<lora:name:weight>``
+tags, embeddings from their names in it (both from the model folders and the other apps' roots of
+the settings, or ``--root``).
 """
 
 from __future__ import annotations
@@ -16,11 +19,20 @@ from desktop_app.core.options import DEVICES, PRECISIONS, VAE_TILING, RunOptions
 from desktop_app.core.recipe import DDPM_VARIANCES, DEFAULT_MODEL_ID, Recipe
 
 # A failed job's kind → the exit status: the user's input (2) or the run itself (1).
-EXIT_STATUS = {"invalid": 2, "model": 2, "device": 2, "memory": 1, "server": 1, "internal": 1}
+EXIT_STATUS = {"invalid": 2, "model": 2, "prediction": 2, "device": 2, "memory": 1, "server": 1, "internal": 1}
+PREDICTION_CHOICES = {"epsilon": "epsilon", "eps": "epsilon", "v": "v_prediction", "v_prediction": "v_prediction"}
 
 
 def add_generate_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, help="model id (see `models`) or a model folder; default: the built-in model")
+    p.add_argument("--model", default=None,
+                   help="model id (see `models`), a model folder or a checkpoint file (.safetensors, .ckpt); "
+                        "default: the built-in model")
+    p.add_argument("--vae", default=None, help="a VAE for the model: its name (see `models`) or its file")
+    p.add_argument("--prediction", choices=sorted(PREDICTION_CHOICES), default=None,
+                   help="for an SD 2.x file that does not say: what it predicts (epsilon: the 512-pixel models, "
+                        "v: the 768-pixel ones); remembered for the file")
+    p.add_argument("--root", action="append", default=[], metavar="PATH",
+                   help="another app's folder (AUTOMATIC1111, ComfyUI, InvokeAI) to take models from, for this run")
     p.add_argument("--prompt", required=True, help="what to draw")
     p.add_argument("--negative", default="", help="what to steer away from")
     p.add_argument("--scheduler", default=None, help="scheduler name (see `schedulers`)")
@@ -89,11 +101,36 @@ def _library(out: Path | None):
     return Library(output, open_default_store([output]))
 
 
+def add_models_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", action="append", default=[], metavar="PATH",
+                   help="another app's folder to list too, for this run")
+    p.add_argument("--add-root", action="append", default=[], metavar="PATH",
+                   help="add another app's folder (AUTOMATIC1111/Forge, ComfyUI, InvokeAI, a Hugging Face cache) "
+                        "to the settings: its models are used in place, never copied")
+
+
+def _file_model_problem(info) -> str | None:
+    """For a checkpoint file that cannot start a picture: the one-line reason, naming the file."""
+    from desktop_app.backend.local import checkpoint_facts, model_files
+    from desktop_app.core.models import ModelLoadError
+
+    if info.kind == "txt2img" or not Path(info.path).is_file():
+        return None
+    try:
+        checkpoint_facts.require_kind(model_files.header_and_facts(Path(info.path))[1], "txt2img")
+    except ModelLoadError as exc:
+        return str(exc)
+    return None
+
+
 def run_generate(args: argparse.Namespace) -> int:
     from desktop_app.backend.local import LocalBackend
+    from desktop_app.core.model_choices import remember_prediction
     from desktop_app.core.models import ModelLoadError
+    from desktop_app.core.recipe import AddOn
     from desktop_app.core.settings import Settings
 
+    settings = Settings.load()
     options = RunOptions(device=args.device, precision=args.precision, preview="off", fast=args.fast,
                          low_vram=args.low_vram, vae_tiling=args.vae_tiling)
     if args.server:
@@ -105,15 +142,24 @@ def run_generate(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     else:
-        backend = LocalBackend(Settings.load().extra_model_dirs, defaults=options)
+        backend = LocalBackend(settings.extra_model_dirs, defaults=options, app_roots=[*settings.app_roots, *args.root])
     try:
         info = backend.describe(args.model or DEFAULT_MODEL_ID)
+        if args.prediction and Path(info.path).is_file():
+            remember_prediction(info.path, PREDICTION_CHOICES[args.prediction])
+            backend.refresh_models()
+            info = backend.describe(info.id)
     except ModelLoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         backend.close()
         return 2
     recipe = recipe_from_args(args, info.defaults).with_(model_id=info.id)
-    problems = recipe.validate(info) + options.problems()
+    if args.vae:
+        recipe = recipe.with_(add_ons=(*recipe.model.add_ons, AddOn("vae", args.vae)))
+    problems = [str(p) for p in recipe.validate(info) + options.problems()]
+    wrong_kind = _file_model_problem(info)
+    if wrong_kind:
+        problems = [wrong_kind] + [p for p in problems if not p.startswith("id:")]
     if problems:
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
@@ -149,6 +195,9 @@ def _follow(backend, job_id: str, library, args: argparse.Namespace) -> int:
                 failed_saves += 1
         elif isinstance(event, Failed) and event.job_id == job_id:
             print(f"error: {event.message}", file=sys.stderr)
+            if event.kind == "prediction":
+                print("hint: run it again with --prediction epsilon (the 512-pixel SD 2.x models) or --prediction v "
+                      "(the 768-pixel ones); the choice is remembered for this file", file=sys.stderr)
             return EXIT_STATUS.get(event.kind, 1)
         elif isinstance(event, Cancelled) and event.job_id == job_id:
             print("cancelled", file=sys.stderr)
@@ -164,17 +213,42 @@ def _follow(backend, job_id: str, library, args: argparse.Namespace) -> int:
             return 1 if failed_saves else 0
 
 
+def _size(size: int) -> str:
+    return f"{size / 2**30:.2f} GB" if size >= 2**30 else f"{size / 2**20:.0f} MB" if size else "—"
+
+
 def run_models(args: argparse.Namespace) -> int:
+    """Every model and add-on found, by kind and family, each file once; broken files to stderr."""
     from desktop_app.backend.local.discovery import discover, search_paths
+    from desktop_app.core.models import ADD_ON_LABELS
     from desktop_app.core.settings import Settings
 
-    extra = Settings.load().extra_model_dirs
-    found = discover(extra)
+    settings = Settings.load()
+    added = [str(Path(p).expanduser().resolve()) for p in getattr(args, "add_root", [])]
+    if added:
+        settings.app_roots = [*settings.app_roots, *(p for p in added if p not in settings.app_roots)]
+        settings.save()
+        print(f"added to the settings: {', '.join(added)}", file=sys.stderr)
+    extra = settings.extra_model_dirs
+    found = discover(extra, [*settings.app_roots, *getattr(args, "root", [])])
+    if found.models:
+        print("Models")
     for info in found.models:
         w, h = info.native_size
         notes = " · classifier guidance" if info.has_classifier else ""
         notes += f" · {info.kind}" if info.kind != "txt2img" else ""
-        print(f"{info.id:24} {info.family:9} {w}×{h}  latent ÷{info.latent_factor}  {info.name}{notes}")
+        where = "file" if Path(info.path).is_file() else "folder"
+        print(f"  {info.id:24} {info.family:9} {w}×{h}  latent ÷{info.latent_factor}  {_size(info.size):>8}  {where}  "
+              f"{info.name}{notes}")
+    for kind, label in ADD_ON_LABELS.items():
+        add_ons = found.add_ons_of(kind)
+        if add_ons:
+            print(f"{label}s" if not label.endswith("s") else label)
+        for add_on in sorted(add_ons, key=lambda a: ((a.family or "~"), a.name.casefold())):
+            variant = f" ({add_on.variant})" if add_on.variant and add_on.variant not in ("lora", "ldm") else ""
+            print(f"  {add_on.name:24} {add_on.family or 'any family':9} {_size(add_on.size):>8}{variant}  {add_on.path}")
+    for folder in found.offline:
+        print(f"offline (not there now, kept in the settings): {folder}")
     for error in found.errors:
         print(f"broken: {error}", file=sys.stderr)
     if not found.models:

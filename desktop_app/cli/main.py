@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     window.add_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_generate_arguments(sub.add_parser("generate", help="make images without the window"))
-    sub.add_parser("models", help="list the models found")
+    commands.add_models_arguments(sub.add_parser("models", help="list the models, LoRAs, VAEs and embeddings found"))
     sub.add_parser("schedulers", help="list the schedulers")
     bench = sub.add_parser("bench", help="measure speed against plain diffusers")
     from desktop_app.benchmarks import cli as bench_cli

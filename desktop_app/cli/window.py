@@ -37,7 +37,8 @@ def make_backend(settings):
     from desktop_app.backend.local import LocalBackend
     from desktop_app.gui.window import run_options
 
-    local = LocalBackend(settings.extra_model_dirs, defaults=run_options(settings), leave_a_core=True)
+    local = LocalBackend(settings.extra_model_dirs, defaults=run_options(settings), leave_a_core=True,
+                         app_roots=settings.app_roots)
     if not settings.comfyui_servers:
         return local
     from desktop_app.backend.remote.comfyui import ComfyUIBackend
@@ -79,7 +80,7 @@ def configure(backend):
 
     def apply(settings) -> None:
         local.defaults = run_options(settings)
-        local.set_model_paths(settings.extra_model_dirs)
+        local.set_model_paths(settings.extra_model_dirs, settings.app_roots)
 
     return apply
 

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from desktop_app.core.recipe import Recipe
 
 # Why a job failed, so a front end can answer in kind (the command line's exit status, a hint).
-FAILURE_KINDS = ("invalid", "model", "device", "memory", "server", "internal")
+# "prediction": an SD 2.x file that does not say whether it predicts ε or v; the front end asks the
+# user once (``core.model_choices.remember_prediction``) and runs the job again.
+FAILURE_KINDS = ("invalid", "model", "prediction", "device", "memory", "server", "internal")
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class GeneratedImage:
     model_hash: str = ""  # "" while the backend is still hashing the model file
     run: dict[str, Any] = field(default_factory=dict, compare=False)  # device, precision, timings, server…
     extra_chunks: dict[str, str] = field(default_factory=dict, compare=False)  # e.g. ComfyUI's "prompt" graph
+    lora_hashes: dict[str, str] = field(default_factory=dict, compare=False)  # LoRA name -> A1111's short hash
+    ti_hashes: dict[str, str] = field(default_factory=dict, compare=False)  # embedding name -> its short hash
 
     @property
     def seed(self) -> int | None:
@@ -128,12 +132,29 @@ class ModelsChanged:
 
 
 @dataclass(frozen=True)
+class ModelHashing:
+    """Progress of a model file's hash, computed in the background (bytes done of total)."""
+
+    model_id: str
+    path: str
+    done: int
+    total: int
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+@dataclass(frozen=True)
 class ModelHashed:
-    """The A1111-style hash of a model's weights, computed in the background after it was loaded."""
+    """The A1111 "Model hash" of a model file (the first 10 hex digits of its SHA-256), computed in
+    the background after it was first loaded; ``sha256`` is the whole digest (civitai finds it)."""
 
     model_id: str
     path: str
     digest: str
+    sha256: str = ""
 
 
-Event = Status | Started | Progress | ImageMade | Finished | Failed | Cancelled | Curves | ModelsChanged | ModelHashed
+Event = (Status | Started | Progress | ImageMade | Finished | Failed | Cancelled | Curves | ModelsChanged | ModelHashing
+         | ModelHashed)

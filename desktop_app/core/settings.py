@@ -48,6 +48,10 @@ def _is_str_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
+def _is_str_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+
+
 def _is_request(value: Any) -> bool:
     return value is None or (isinstance(value, dict) and isinstance(value.get("prompt", ""), str))
 
@@ -64,6 +68,9 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
     "output_dir": _is_str,
     "extra_model_dirs": _is_str_list,
     "comfyui_servers": _is_str_list,
+    "app_roots": _is_str_list,
+    "app_roots_offered": _is_bool,
+    "model_vaes": _is_str_map,
     "theme": _one_of(THEMES),
     "fast_mode": _is_bool,
     "low_vram": _is_bool,
@@ -84,6 +91,10 @@ class Settings:
     output_dir: str = ""  # "" means paths.default_output_dir()
     extra_model_dirs: list[str] = field(default_factory=list)
     comfyui_servers: list[str] = field(default_factory=list)  # URLs; their tokens live in the system keyring
+    # other apps' folders used in place (AUTOMATIC1111/Forge, ComfyUI, InvokeAI roots, a Hugging Face cache)
+    app_roots: list[str] = field(default_factory=list)
+    app_roots_offered: bool = False  # the first start offered the roots it found (asked once, never crawled)
+    model_vaes: dict[str, str] = field(default_factory=dict)  # model id -> VAE file name ("" = its own)
     theme: str = "system"
     fast_mode: bool = False  # GPU fast path (compiled UNet); used where a GPU is present
     low_vram: bool = False  # model CPU offload and a tiled decode, for GPUs with little memory

@@ -9,6 +9,11 @@ The format (``modules/processing.py``, ``create_infotext``)::
 The negative line is left out when empty; a value holding ``,`` ``:`` or ``"`` is JSON-quoted.
 Settings A1111 has no key for (η, the DDPM variance, classifier guidance) go in as extra keys, so
 our own text alone is enough to restore every setting that changes the image.
+
+LoRAs travel as A1111 writes them: ``<lora:name:weight>`` tags in the prompt (a LoRA add-on the
+prompt does not tag is added as one, so A1111 applies it too) and their hashes in "Lora hashes";
+embeddings, used by name in the prompt, have theirs in "TI hashes". Read back, the tags stay in the
+prompt, where resolving the job turns them into add-ons again.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from desktop_app.core.prompt_add_ons import prompt_with_tags
 from desktop_app.core.recipe import Recipe
 from desktop_app.core.schedulers import SCHEDULERS, find_by_a1111
 
@@ -64,6 +70,8 @@ def format_parameters(
     model_hash: str = "",
     model_name: str = "",
     version: str = "",
+    lora_hashes: dict[str, str] | None = None,
+    ti_hashes: dict[str, str] | None = None,
 ) -> str:
     """The ``parameters`` text for one image; ``recipe``'s seed must be that image's own seed."""
     sampling, guidance = recipe.sampling, recipe.guidance
@@ -87,9 +95,13 @@ def format_parameters(
     if guidance.classifier_target.strip() and guidance.classifier_scale:
         pairs.append((KEY_CLASSIFIER, guidance.classifier_target))
         pairs.append((KEY_CLASSIFIER_SCALE, _number(float(guidance.classifier_scale))))
+    if lora_hashes:
+        pairs.append(("Lora hashes", hashes_text(lora_hashes)))
+    if ti_hashes:
+        pairs.append(("TI hashes", hashes_text(ti_hashes)))
     if version:
         pairs.append(("Version", version))
-    lines = [recipe.prompt.text]
+    lines = [prompt_with_tags(recipe)]
     if recipe.prompt.negative:
         lines.append(f"Negative prompt: {recipe.prompt.negative}")
     lines.append(", ".join(f"{key}: {quote(value)}" for key, value in pairs if value is not None))
@@ -155,7 +167,22 @@ def _to_float(key: str, value: str, result: ParsedText) -> float | None:
         return None
 
 
-_INFO_KEYS = ("Model hash", "Version", "VAE", "VAE hash")
+_INFO_KEYS = ("Model hash", "Version", "VAE", "VAE hash", "Lora hashes", "TI hashes")
+
+
+def hashes_text(named: dict[str, str]) -> str:
+    """A1111's "Lora hashes" / "TI hashes" value: ``name: hash, name: hash`` (quoted by the caller)."""
+    return ", ".join(f"{name}: {digest}" for name, digest in named.items())
+
+
+def parse_hashes(text: str) -> dict[str, str]:
+    """The inverse of ``hashes_text``: {name: hash}."""
+    found = {}
+    for part in text.split(","):
+        name, _, digest = part.rpartition(":")
+        if name.strip() and digest.strip():
+            found[name.strip()] = digest.strip()
+    return found
 
 
 def _read_pairs(pairs: dict[str, str], result: ParsedText) -> None:

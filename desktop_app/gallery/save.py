@@ -60,7 +60,8 @@ def build_metadata(item: GeneratedImage, *, created: datetime | None = None) -> 
     width, height = item.image.size
     model = item.model
     parameters = format_parameters(own, width=width, height=height, model_hash=item.model_hash,
-                                   model_name=item.recipe.model.id, version=f"Diffuse Studio {versions()['app']}")
+                                   model_name=item.recipe.model.id, version=f"Diffuse Studio {versions()['app']}",
+                                   lora_hashes=item.lora_hashes, ti_hashes=item.ti_hashes)
     chunk = {
         "format": FORMAT_VERSION,
         "recipe": item.recipe.to_dict(),
@@ -73,6 +74,8 @@ def build_metadata(item: GeneratedImage, *, created: datetime | None = None) -> 
             "name": model.name if model is not None else "",
             "family": model.family if model is not None else "",
             "hash": item.model_hash,
+            **({"lora_hashes": dict(item.lora_hashes)} if item.lora_hashes else {}),
+            **({"ti_hashes": dict(item.ti_hashes)} if item.ti_hashes else {}),
         },
         "run": item.run,
         "versions": versions(),

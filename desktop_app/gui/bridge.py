@@ -28,6 +28,7 @@ from desktop_app.core.events import (
     Finished,
     ImageMade,
     ModelHashed,
+    ModelHashing,
     ModelsChanged,
     Progress,
     Started,
@@ -70,6 +71,9 @@ class BackendBridge(QThread):
     job_cancelled = Signal(str)
     curves_ready = Signal(object, object, object, object)  # (scheduler, steps), ᾱ, β, visited timesteps
     models_changed = Signal(object)  # ModelCatalog
+    model_hashed = Signal(str, str, str)  # model id, path, SHA-256 (its first 10 digits: the "Model hash")
+    hash_progress = Signal(str, str, float)  # model id, path, fraction done
+    job_question = Signal(str, str)  # job id, the kind of its failure when the user's answer can fix it
 
     def __init__(self, backend: Backend, library: Library, parent=None):
         super().__init__(parent)
@@ -143,6 +147,9 @@ class BackendBridge(QThread):
             self.models_changed.emit(event.catalog)
         elif isinstance(event, ModelHashed):
             self.library.fill_model_hash(event.path, event.digest)
+            self.model_hashed.emit(event.model_id, event.path, event.sha256)
+        elif isinstance(event, ModelHashing):
+            self.hash_progress.emit(event.model_id, event.path, event.fraction)
 
     def _status(self, event: Status) -> None:
         self.state_changed.emit(event.text)
@@ -176,6 +183,8 @@ class BackendBridge(QThread):
         if isinstance(event, Finished):
             self.job_finished.emit(event.job_id, dataclasses.replace(event.summary, saved=saved))
         elif isinstance(event, Failed):
+            if event.kind == "prediction":  # an SD 2.x file that does not say: the window asks
+                self.job_question.emit(event.job_id, event.kind)
             self.job_failed.emit(event.job_id, event.message)
         elif isinstance(event, Cancelled):
             self.job_cancelled.emit(event.job_id)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.models import ModelCatalog, ModelInfo
+from desktop_app.core.prompt_add_ons import replace_add_ons, without_prompt_add_ons
 from desktop_app.core.recipe import (
     DDPM_VARIANCES,
     MAX_BATCH,
@@ -35,6 +36,7 @@ from desktop_app.core.recipe import (
     Recipe,
 )
 from desktop_app.core.schedulers import SCHEDULERS
+from desktop_app.gui.add_on_picker import AddOnPicker, VaeChoice, insert_text
 from desktop_app.gui.widgets import FieldError, PromptEdit, SliderSpin
 
 RANDOM_SEED = -1
@@ -82,6 +84,8 @@ class ParametersPanel(QWidget):
         self._restoring = False
         self._passthrough: dict[str, Any] = {}
         self._errors: dict[str, FieldError] = {}
+        self._catalog = ModelCatalog()
+        self.add_on_picker: AddOnPicker | None = None
         self._build()
         self._connect()
 
@@ -104,6 +108,10 @@ class ParametersPanel(QWidget):
         self.model_note.setWordWrap(True)
         self.model_note.setObjectName("hint")
         self.model_note.hide()
+        self.vae = VaeChoice()
+        self.add_ons_button = QToolButton()
+        self.add_ons_button.setText("LoRA / embedding…")
+        self.add_ons_button.setToolTip("Insert a LoRA tag or an embedding's name into the prompt")
 
         self.scheduler = QComboBox()
         for name, spec in SCHEDULERS.items():
@@ -203,6 +211,7 @@ class ParametersPanel(QWidget):
         form.addRow("&Model", self.model)
         form.addRow("", self.model_note)
         form.addRow("", self._error("model.id"))
+        form.addRow("&VAE", self.vae)
         form.addRow("S&cheduler", self.scheduler)
         form.addRow("", self._error("sampling.scheduler"))
         form.addRow("η (eta)", self.eta)
@@ -225,7 +234,11 @@ class ParametersPanel(QWidget):
         form.addRow("", self._error("output.batch_size"))
 
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("&Prompt", buddy=self.prompt))
+        prompt_row = QHBoxLayout()
+        prompt_row.addWidget(QLabel("&Prompt", buddy=self.prompt))
+        prompt_row.addStretch(1)
+        prompt_row.addWidget(self.add_ons_button)
+        layout.addLayout(prompt_row)
         layout.addWidget(self.prompt)
         layout.addWidget(QLabel("&Negative prompt", buddy=self.negative))
         layout.addWidget(self.negative)
@@ -245,6 +258,8 @@ class ParametersPanel(QWidget):
         for box in (self.classifier_scale, self.seed, self.width_box, self.height_box, self.batch_size, self.batch_count):
             box.valueChanged.connect(self._on_change)
         self.size.currentIndexChanged.connect(self._on_size)
+        self.vae.chosen.connect(self._on_change)
+        self.add_ons_button.clicked.connect(self.open_add_on_picker)
         self.dice.clicked.connect(lambda: self.seed.setValue(random.randint(0, MAX_SEED - MAX_BATCH)))
         self.reuse.clicked.connect(lambda: self.last_seed is not None and self.seed.setValue(self.last_seed))
         self.random_seed.clicked.connect(lambda: self.seed.setValue(RANDOM_SEED))
@@ -253,6 +268,8 @@ class ParametersPanel(QWidget):
     def set_models(self, discovery: ModelCatalog, preferred: str | None = None) -> None:
         wanted = preferred or self.model.currentData()
         self._models = {m.id: m for m in discovery.models}
+        self._catalog = discovery
+        self.vae.set_catalog(discovery)
         self.model.blockSignals(True)
         self.model.clear()
         for info in discovery.models:
@@ -261,7 +278,9 @@ class ParametersPanel(QWidget):
         index = self.model.findData(wanted) if wanted else -1
         self.model.setCurrentIndex(index if index >= 0 else (0 if self.model.count() else -1))
         self.model.blockSignals(False)
-        notes = [f"Not usable: {e}" for e in discovery.errors]
+        notes = [f"Not usable: {e}" for e in discovery.errors[:3]]
+        if len(discovery.errors) > 3:
+            notes.append(f"…and {len(discovery.errors) - 3} more files that cannot be used (Models → Model manager)")
         self.model_note.setText("\n".join(notes))
         self.model_note.setVisible(bool(notes))
         self._on_model()
@@ -276,6 +295,9 @@ class ParametersPanel(QWidget):
         info = self.model_info()
         self._fill_sizes(info)
         self._fill_classes(info)
+        self.vae.set_model(info)
+        if self.add_on_picker is not None:
+            self.add_on_picker.fill(self._catalog, info)
         self._on_change()
 
     def _fill_sizes(self, info: ModelInfo | None) -> None:
@@ -342,7 +364,8 @@ class ParametersPanel(QWidget):
             classifier_target=target if classifier else "",
             classifier_scale=self.classifier_scale.value() if classifier else 0.0,
         )
-        return Recipe.from_flat({**recipe.flat(), **self._passthrough})
+        recipe = Recipe.from_flat({**recipe.flat(), **self._passthrough})
+        return replace_add_ons(recipe, "vae", self.vae.add_ons())
 
     def set_recipe(self, recipe: Recipe | dict[str, Any], batch_count: int | None = None) -> list[str]:
         """Show a recipe (a ``Recipe``, or its flat form from the settings or the gallery).
@@ -350,7 +373,15 @@ class ParametersPanel(QWidget):
         Returns notes for the user about what could not be restored as it was.
         """
         notes: list[str] = []
-        data = recipe.flat() if isinstance(recipe, Recipe) else dict(recipe)
+        if not isinstance(recipe, Recipe):
+            try:
+                recipe = Recipe.from_flat(dict(recipe))
+            except (TypeError, ValueError):  # a damaged recipe: what can be read is shown below
+                pass
+        # the add-ons its prompt gives again (LoRA tags, embedding names) are the prompt's to change
+        data = without_prompt_add_ons(recipe).flat() if isinstance(recipe, Recipe) else dict(recipe)
+        vae = next((a.get("name", "") for a in data.get("add_ons") or [] if isinstance(a, dict) and a.get("kind") == "vae"), "")
+        data["add_ons"] = [a for a in data.get("add_ons") or [] if not (isinstance(a, dict) and a.get("kind") == "vae")]
         defaults = Recipe.of("").flat()
         values = {**defaults, **{k: v for k, v in data.items() if v is not None or k in ("seed", "width", "height", "source")}}
         self._passthrough = {k: v for k, v in values.items() if k in defaults and k not in CONTROLLED}
@@ -384,6 +415,8 @@ class ParametersPanel(QWidget):
             if batch_count is not None:
                 self.batch_count.setValue(batch_count)
             self._restore_classifier(str(values["classifier_target"]), float(values["classifier_scale"]))
+            if not self.vae.select(vae):
+                notes.append(f"The VAE {vae!r} is not available for this model, so its own is used; the image will differ.")
         except (TypeError, ValueError) as exc:  # a damaged recipe: keep what could be restored
             notes.append(f"Some settings could not be restored ({exc}).")
         finally:
@@ -413,6 +446,7 @@ class ParametersPanel(QWidget):
             self.guidance_mode: classifier,
             self.classifier_row: classifier and self.guidance_mode.currentData() == "classifier",
             self.custom_row: self.size.currentData() is None,
+            self.vae: self.vae.choices() > 0 or bool(self.vae.name()),
         }
         for widget, visible in rows.items():
             self.form.setRowVisible(widget, visible)
@@ -444,6 +478,15 @@ class ParametersPanel(QWidget):
 
     def problems(self) -> list[Problem]:
         return list(self._problems)
+
+    def open_add_on_picker(self) -> AddOnPicker:
+        """The LoRA / embedding picker (one, kept open beside the panel); it inserts at the cursor."""
+        if self.add_on_picker is None:
+            self.add_on_picker = AddOnPicker(self._catalog, self.model_info(), self)
+            self.add_on_picker.insert_requested.connect(
+                lambda target, text: insert_text(self.negative if target == "negative" else self.prompt, text))
+        self.add_on_picker.show()
+        return self.add_on_picker
 
     def set_last_seed(self, seed: int | None) -> None:
         self.last_seed = seed

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 def build_menus(window: MainWindow) -> None:
-    """File, View and Help; sets ``window.generate_action``, ``cancel_action`` and ``fit_action``."""
+    """File, Models, View and Help; sets ``window.generate_action``, ``cancel_action`` and ``fit_action``."""
 
     def action(text: str, slot, shortcut=None, tip: str = "") -> QAction:
         act = QAction(text, window)
@@ -40,6 +40,14 @@ def build_menus(window: MainWindow) -> None:
                                "Device, previews, folders, theme"))
     file_menu.addSeparator()
     file_menu.addAction(action("&Quit", window.close, QKeySequence.StandardKey.Quit))
+
+    models = window.menuBar().addMenu("&Models")
+    models.addAction(action("Model &manager…", lambda: window.model_tools.open_manager(), "Ctrl+M",
+                            "Every model, LoRA, VAE and embedding found: family, size, hash, folder, problems"))
+    models.addAction(action("Insert a &LoRA or embedding…", lambda: window.panel.open_add_on_picker(), "Ctrl+L",
+                            "Write a LoRA's tag or an embedding's name into the prompt"))
+    models.addAction(action("&Add another app's folder…", lambda: window.model_tools.choose_app_root(), None,
+                            "Use the models of AUTOMATIC1111/Forge, ComfyUI, InvokeAI or a Hugging Face cache in place"))
 
     view = window.menuBar().addMenu("&View")
     window.fit_action = action("&Fit to window", lambda checked: window.canvas.set_fit(checked), "Ctrl+0",

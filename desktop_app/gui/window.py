@@ -43,6 +43,7 @@ from desktop_app.gui.dialogs import AboutDialog, SettingsDialog, first_run_text
 from desktop_app.gui.icon import app_icon
 from desktop_app.gui.menus import build_menus
 from desktop_app.gui.messages import MessageArea
+from desktop_app.gui.model_manager import install_model_tools
 from desktop_app.gui.queue_view import JobQueueView
 from desktop_app.gui.schedule_plot import NoiseSchedulePlot
 
@@ -89,6 +90,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self.bridge = BackendBridge(backend, self.library)
         self._connect_bridge()
+        install_model_tools(self)
         self.bridge.curves_ready.connect(self.schedule_plot.set_curves)
         self._plot_timer = QTimer(self, singleShot=True, interval=120)
         self._plot_timer.timeout.connect(self._ask_curves)
@@ -444,6 +446,7 @@ class MainWindow(QMainWindow):
 
     def apply_settings(self, new: Settings) -> None:
         self.settings = new
+        self.panel.vae.memory = new.model_vaes
         self.library.output_dir = new.output_path
         if self._configure_backend is not None:
             self._configure_backend(new)  # its model folders, its default device

@@ -2,9 +2,9 @@
 ``extra_model_paths.yaml``), InvokeAI (its ``invokeai.yaml`` and model database) and the Hugging Face
 cache. Torch-free: only directory listings, safetensors headers and small text files are read.
 
-- ``detect_app(root)`` says which app a folder belongs to (MODELS.md's markers);
-- ``candidate_roots()`` offers the usual places that exist, for the first start: a fixed list of
-  paths is looked at, the disk is never crawled;
+- ``detect_app(root)`` says which app a folder belongs to (MODELS.md's markers) and
+  ``candidate_roots()`` offers the usual places that exist, for the first start (both in
+  ``core.app_roots``, where the window asks them too);
 - ``scan_roots(roots)`` lists checkpoints, diffusers folders, VAEs, LoRAs and embeddings, each with
   its kind and family from its header, deduplicated by (device, inode) after resolving links, so a
   folder linked into two apps shows once; a root that is not there (an unplugged drive) comes back
@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from desktop_app.backend.local import add_on_facts, checkpoint_facts
+from desktop_app.core.app_roots import AppRoot, candidate_roots, detect_app, hf_cache_dir  # noqa: F401 (re-exported)
 from desktop_app.core.models import ModelLoadError
 
 MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
@@ -32,12 +33,6 @@ COMFY_KEYS = {"checkpoints": "checkpoint", "diffusers": "diffusers", "vae": "vae
               "embeddings": "embedding"}
 INVOKE_BASES = {"sd-1": "SD 1.x", "sd-2": "SD 2.x", "sdxl": "SDXL", "sdxl-refiner": "SDXL"}
 INVOKE_TYPES = {"main": "checkpoint", "lora": "lora", "vae": "vae", "embedding": "embedding"}
-
-
-@dataclass(frozen=True)
-class AppRoot:
-    app: str  # "AUTOMATIC1111" | "Forge" | "ComfyUI" | "InvokeAI" | "Hugging Face cache"
-    path: Path
 
 
 @dataclass(frozen=True)
@@ -58,54 +53,6 @@ class Listing:
 
     def of_kind(self, kind: str) -> list[FoundModel]:
         return [m for m in self.models if m.kind == kind]
-
-
-# ---- which app is this? ----------------------------------------------------------------------------------
-
-
-def detect_app(root: Path | str) -> str | None:
-    root = Path(root)
-    if (root / "webui.py").is_file() and (root / "modules").is_dir():
-        return "Forge" if (root / "modules_forge").is_dir() else "AUTOMATIC1111"
-    if (root / "main.py").is_file() and (root / "comfy").is_dir():
-        return "ComfyUI"
-    if (root / "invokeai.yaml").is_file():
-        return "InvokeAI"
-    if root.name == "hub" and any(root.glob("models--*")):
-        return "Hugging Face cache"
-    return None
-
-
-def hf_cache_dir(env: Mapping[str, str] | None = None, home: Path | None = None) -> Path:
-    env = os.environ if env is None else env
-    home = Path(home) if home else Path.home()
-    if env.get("HF_HUB_CACHE"):
-        return Path(os.path.expanduser(env["HF_HUB_CACHE"]))
-    if env.get("HF_HOME"):
-        return Path(os.path.expanduser(env["HF_HOME"])) / "hub"
-    return home / ".cache" / "huggingface" / "hub"
-
-
-def candidate_roots(env: Mapping[str, str] | None = None, home: Path | None = None) -> list[AppRoot]:
-    """The usual places of other apps' models that exist on this machine (a fixed list: no crawling)."""
-    env = os.environ if env is None else env
-    home = Path(home) if home else Path.home()
-    places = [home / n for n in ("stable-diffusion-webui", "stable-diffusion-webui-forge", "ComfyUI",
-                                 "Documents/ComfyUI", "invokeai")]
-    if env.get("INVOKEAI_ROOT"):
-        places.insert(0, Path(os.path.expanduser(env["INVOKEAI_ROOT"])))
-    places.append(hf_cache_dir(env, home))
-    found, seen = [], set()
-    for place in places:
-        try:
-            app = detect_app(place) if place.is_dir() else None
-        except OSError:
-            continue
-        real = os.path.realpath(place)
-        if app and real not in seen:
-            seen.add(real)
-            found.append(AppRoot(app, place))
-    return found
 
 
 # ---- where each app keeps what --------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from desktop_app.core.events import (
     ImageMade,
     JobSummary,
     ModelHashed,
+    ModelHashing,
     ModelsChanged,
     Progress,
     Started,
@@ -51,10 +52,16 @@ class _Job:
 
 def failure(exc: BaseException) -> tuple[str, str]:
     """(kind, message for the user) for an exception that ended a job."""
+    from desktop_app.backend.local.checkpoint_facts import PredictionTypeUnknown
     from desktop_app.backend.local.device import DeviceError
     from desktop_app.backend.local.generate import InvalidRequest
+    from desktop_app.backend.local.job_add_ons import AddOnError
     from desktop_app.backend.local.performance import out_of_memory
 
+    if isinstance(exc, AddOnError):
+        return "model", f"An add-on could not be used: {exc}"
+    if isinstance(exc, PredictionTypeUnknown):
+        return "prediction", f"The model could not be used: {exc}"
     if isinstance(exc, ModelLoadError):
         return "model", f"The model could not be used: {exc}"
     if isinstance(exc, InvalidRequest):
@@ -72,8 +79,10 @@ class LocalBackend:
     name = "This computer"
 
     def __init__(self, model_paths: list[Path | str] = (), *, defaults: RunOptions = DEFAULT_OPTIONS,
-                 engine_factory: Callable[..., object] | None = None, leave_a_core: bool = False):
+                 engine_factory: Callable[..., object] | None = None, leave_a_core: bool = False,
+                 app_roots: list[Path | str] = ()):
         self._model_paths = [str(p) for p in model_paths]
+        self._app_roots = [str(p) for p in app_roots]
         self.defaults = defaults  # where "ready" is measured and preloads go
         self._engine_factory = engine_factory
         self._leave_a_core = leave_a_core
@@ -84,7 +93,7 @@ class LocalBackend:
         self._stopping = threading.Event()
         self._curves_wanted: tuple[str, str, int] | None = None
         self._thread: threading.Thread | None = None
-        self._catalog = discover(self._model_paths)
+        self._catalog = discover(self._model_paths, self._app_roots)
 
     # ---- the protocol (any thread) ------------------------------------------------------------
     def start(self) -> None:
@@ -96,17 +105,24 @@ class LocalBackend:
         return self._catalog
 
     def refresh_models(self) -> None:
-        self._catalog = discover(self._model_paths)
+        self._catalog = discover(self._model_paths, self._app_roots)
+        self._inbox.put(("paths", (list(self._model_paths), list(self._app_roots))))  # the engine lists again too
         self._events.put(ModelsChanged(self._catalog))
 
-    def set_model_paths(self, model_paths: list[Path | str]) -> None:
-        """Folders to look for models in besides the app's own (this machine's backend only)."""
+    def set_model_paths(self, model_paths: list[Path | str], app_roots: list[Path | str] | None = None) -> None:
+        """Folders to look for models in besides the app's own, and other apps' roots used in place
+        (this machine's backend only)."""
         self._model_paths = [str(p) for p in model_paths]
-        self._inbox.put(("paths", list(self._model_paths)))
+        if app_roots is not None:
+            self._app_roots = [str(p) for p in app_roots]
         self.refresh_models()
 
     def describe(self, model_id: str) -> ModelInfo:
-        return self._catalog.find(model_id) or resolve_model(model_id, self._model_paths)
+        """By id, or by path (a checkpoint file the catalog lists answers with its listed id)."""
+        from desktop_app.backend.local.catalog import listed_file
+
+        return (self._catalog.find(model_id) or listed_file(self._catalog, model_id)
+                or resolve_model(model_id, self._model_paths, self._app_roots))
 
     def submit(self, recipe: Recipe, options: RunOptions) -> str:
         job = _Job(f"local-{next(_ids)}", recipe, options)
@@ -160,7 +176,7 @@ class LocalBackend:
                 elif kind == "curves":
                     self._serve_curves()
                 elif kind == "paths" and engine is not None:
-                    engine.model_paths = list(item)
+                    engine.set_folders(*item)
                 elif kind == "load" and engine is not None and not self._stopping.is_set():
                     self._preload(engine, *item)
             except Exception:  # a bug here must not leave the queue without its thread
@@ -176,7 +192,8 @@ class LocalBackend:
         try:
             from desktop_app.backend.local.engine import Engine
 
-            engine = (self._engine_factory or Engine)(self._model_paths, on_hash=self._hashed)
+            engine = (self._engine_factory or Engine)(self._model_paths, on_hash=self._hashed,
+                                                      on_hash_progress=self._hashing, app_roots=self._app_roots)
         except Exception as exc:  # a broken torch install
             log.error("the engine could not start: %s", exc, exc_info=True)
             self._events.put(Status("error", f"The engine could not start: {exc}. Details are in the log file."))
@@ -196,8 +213,11 @@ class LocalBackend:
         self._events.put(Status("ready", f"Ready · {text}", text))
         return engine
 
-    def _hashed(self, info: ModelInfo, digest: str) -> None:
-        self._events.put(ModelHashed(info.id, str(info.path), digest))
+    def _hashed(self, info: ModelInfo, sha256: str) -> None:
+        self._events.put(ModelHashed(info.id, str(info.path), sha256[:10], sha256))
+
+    def _hashing(self, info: ModelInfo, done: int, total: int) -> None:
+        self._events.put(ModelHashing(info.id, str(info.path), done, total))
 
     def _preload(self, engine, model_id: str, options: RunOptions) -> None:
         self._events.put(Status("loading", f"Loading model {model_id}…"))
@@ -236,7 +256,7 @@ class LocalBackend:
         placement = ""
         try:
             self._events.put(Status("loading", f"Loading model {job.recipe.model.id}…"))
-            loaded = engine.load(job.recipe.model.id, job.options)  # at once when it is loaded already
+            loaded = engine.load_for(job.recipe, job.options)  # at once when it is loaded already
             placement = loaded.placement.describe()
             self._events.put(Status("busy", f"Generating · {placement}", placement))
             result = self._generate(engine, job, placement)
@@ -279,7 +299,9 @@ class LocalBackend:
         run = {"device": result.device, "precision": result.precision, "timings": dict(result.timings)}
         digest = engine.hasher.known(result.model)
         for index, image in enumerate(result.images):
-            self._events.put(ImageMade(job.id, GeneratedImage(image, result.recipe, index, result.model, digest, run)))
+            self._events.put(ImageMade(job.id, GeneratedImage(image, result.recipe, index, result.model, digest, run,
+                                                              lora_hashes=dict(result.lora_hashes),
+                                                              ti_hashes=dict(result.ti_hashes))))
         return JobSummary(result.recipe, tuple(result.seeds), tuple(result.warnings), tuple(result.notes),
                           dict(result.timings), result.device, result.precision)
 

@@ -1,10 +1,15 @@
 """Loaded models kept for the next job, as many as fit in a memory budget.
 
-An entry is keyed by the model, its add-ons and where it runs (device, precision, low-VRAM
-offload), so an SDXL refiner beside its base, a LoRA variant, or the same model on the CPU and a
-GPU are separate entries and do not evict each other by design. A new model evicts the least
-recently used entries of the same memory (GPU memory for a model on a GPU, RAM otherwise) only
-when it would not fit beside them.
+An entry is keyed by the model file or folder and where it runs (device, precision, low-VRAM
+offload), so an SDXL refiner beside its base, or the same model on the CPU and a GPU, are separate
+entries and do not evict each other by design. Add-ons are not part of the key: LoRAs, a VAE file
+and embeddings are switched in place on the loaded pipeline before each job (``add_ons``), because
+a LoRA is megabytes and switches in milliseconds while a second copy of its checkpoint would cost
+gigabytes of the budget and seconds to load; switching LoRAs never reloads the checkpoint. (Fused
+LoRA weights, a speed-up for long runs of one LoRA, would make them part of the key again.)
+
+A new model evicts the least recently used entries of the same memory (GPU memory for a model on
+a GPU, RAM otherwise) only when it would not fit beside them.
 """
 
 from __future__ import annotations
@@ -87,25 +92,37 @@ class MemoryBudget:
         return self.vram if pool == "vram" else self.ram
 
 
+def _safetensors_bytes(file: Path, element_size: int, wanted=lambda key: True) -> int:
+    try:
+        with file.open("rb") as fh:
+            (length,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(length))
+        total = 0
+        for key, entry in header.items():
+            if key != "__metadata__" and wanted(key):
+                count = 1
+                for side in entry["shape"]:
+                    count *= side
+                total += count * (element_size if entry["dtype"].startswith(("F", "BF")) else _BYTES.get(entry["dtype"], 4))
+        return total
+    except (OSError, ValueError, KeyError, TypeError, struct.error):
+        return file.stat().st_size if file.exists() else 0
+
+
 def estimate_bytes(info: ModelInfo, element_size: int) -> int:
     """What a model will take once loaded at ``element_size`` bytes per value, from its files'
-    safetensors headers (shapes only, nothing loaded); a pickled file counts at its size."""
+    safetensors headers (shapes only, nothing loaded); a pickled file counts at its size. A single
+    file's EMA copy and training leftovers are not loaded, so they do not count."""
+    path = Path(info.path)
+    if path.is_file():
+        if path.suffix.lower() != ".safetensors":
+            return path.stat().st_size
+        return _safetensors_bytes(path, element_size, lambda key: not key.startswith(("model_ema.", "alphas", "betas")))
     total = 0
     for name in _NETWORKS:
-        folder = Path(info.path) / name
+        folder = path / name
         for file in sorted(folder.glob("*.safetensors")) if folder.is_dir() else ():
-            try:
-                with file.open("rb") as fh:
-                    (length,) = struct.unpack("<Q", fh.read(8))
-                    header = json.loads(fh.read(length))
-                for key, entry in header.items():
-                    if key != "__metadata__":
-                        count = 1
-                        for side in entry["shape"]:
-                            count *= side
-                        total += count * (element_size if entry["dtype"].startswith(("F", "BF")) else _BYTES.get(entry["dtype"], 4))
-            except (OSError, ValueError, KeyError, TypeError, struct.error):
-                total += file.stat().st_size if file.exists() else 0
+            total += _safetensors_bytes(file, element_size)
         for file in sorted(folder.glob("*.bin")) if folder.is_dir() else ():
             total += file.stat().st_size
     return total
@@ -122,14 +139,18 @@ class ModelCache:
     def key(info: ModelInfo, placement: Placement, *, low_vram: bool = False, add_ons: tuple = ()) -> CacheKey:
         return CacheKey(str(info.path), tuple(add_ons), str(placement.device), placement.precision, low_vram)
 
-    def get(self, info: ModelInfo, placement: Placement, *, low_vram: bool = False, add_ons: tuple = ()) -> LoadedModel:
+    def get(self, info: ModelInfo, placement: Placement, *, low_vram: bool = False, add_ons: tuple = (),
+            vae_file: Path | None = None) -> LoadedModel:
+        """The loaded model (loaded now if it is not kept). ``vae_file``: for a checkpoint file without
+        a VAE, the one it is loaded with (it then counts as its own)."""
         key = self.key(info, placement, low_vram=low_vram, add_ons=add_ons)
         if key in self._entries:
             self._entries.move_to_end(key)
             return self._entries[key]
         element = 2 if placement.precision in ("fp16", "bf16") else 4
         self._make_room(key.pool, estimate_bytes(info, element), keep=None)
-        loaded = self._loader(info, placement, low_vram=low_vram)
+        extra = {"vae_file": vae_file} if vae_file is not None else {}
+        loaded = self._loader(info, placement, low_vram=low_vram, **extra)
         self.put(key, loaded)
         return loaded
 

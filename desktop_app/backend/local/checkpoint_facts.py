@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from desktop_app.core.model_choices import remember_prediction, remembered_prediction  # noqa: F401 (re-exported)
 from desktop_app.core.models import ModelLoadError
 
 UNET = "model.diffusion_model."
@@ -350,41 +351,3 @@ def prediction_error(path: Path) -> PredictionTypeUnknown:
 def no_vae_error(path: Path) -> ModelLoadError:
     return ModelLoadError(path, "has no VAE inside; choose a VAE file for this model")
 
-
-# ---- the user's answer for files that do not say (SD 2.x ε or v) -------------------------------------------
-
-
-def _choices_file() -> Path:
-    from desktop_app.core import paths
-
-    return paths.config_dir() / "prediction-types.json"
-
-
-def _choice_key(path: Path) -> str:
-    import os
-
-    real = os.path.realpath(path)
-    return f"{real}|{os.stat(real).st_size}"
-
-
-def remembered_prediction(path: Path | str) -> str | None:
-    """The prediction type the user chose for this file ("epsilon" / "v_prediction"), if any."""
-    try:
-        choices = json.loads(_choices_file().read_text(encoding="utf-8"))
-        return choices.get(_choice_key(Path(path)))
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def remember_prediction(path: Path | str, prediction: str) -> None:
-    if prediction not in ("epsilon", "v_prediction"):
-        raise ValueError(f"prediction must be 'epsilon' or 'v_prediction', not {prediction!r}")
-    file = _choices_file()
-    try:
-        choices = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        choices = {}
-    choices[_choice_key(Path(path))] = prediction
-    partial = file.with_name(file.name + ".partial")
-    partial.write_text(json.dumps(choices, indent=1), encoding="utf-8")
-    partial.replace(file)

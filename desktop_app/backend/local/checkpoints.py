@@ -185,14 +185,19 @@ def check_tokenizer(tokenizer, path: Path, name: str = "tokenizer") -> None:
                                    f"not {REFERENCE_IDS}; the tokenizer files are wrong")
 
 
-def check_loaded(pipe, path: Path) -> None:
-    """MODELS.md's checks after every load: no tensor left on ``meta``, the CLIP tokenizer(s) intact."""
+def check_filled(pipe, path: Path) -> None:
+    """No tensor left on ``meta`` (diffusers leaves what a file lacks there, silently)."""
     for name, component in pipe.components.items():
         if isinstance(component, torch.nn.Module):
             left = [k for k, v in [*component.named_parameters(), *component.named_buffers()] if v.is_meta]
             if left:
                 raise ModelLoadError(path, f"did not fill the {name}: {len(left)} tensors were not in the file "
                                            f"(e.g. {left[0]}); the file is incomplete or of another architecture")
+
+
+def check_loaded(pipe, path: Path) -> None:
+    """MODELS.md's checks after every load: no tensor left on ``meta``, the CLIP tokenizer(s) intact."""
+    check_filled(pipe, path)
     for name in ("tokenizer", "tokenizer_2"):
         if getattr(pipe, name, None) is not None:
             check_tokenizer(getattr(pipe, name), path, name)

@@ -1,8 +1,10 @@
-"""Finding model folders on disk and telling what they are, without importing torch.
+"""Finding models on disk and telling what they are, without importing torch.
 
-A model is a folder in diffusers layout (``model_index.json`` plus one folder per component).
-Discovery reads only JSON files and safetensors headers, so listing models is instant; loading
-happens in ``desktop_app.backend.local.loader`` on the engine's thread.
+A model is a folder in diffusers layout (``model_index.json`` plus one folder per component) or a
+single checkpoint file (``model_files``); LoRA, VAE and embedding files are listed beside them, and
+other apps' folders are read in place (``catalog``, ``app_folders``). Discovery reads only JSON
+files and safetensors headers, so listing models is quick; loading happens in
+``desktop_app.backend.local.loader`` on the engine's thread.
 
 A folder may carry ``diffuse_studio.json`` with extra facts the app uses: a display name, the
 family, latent→RGB preview factors, recommended defaults and the words it knows. The built-in
@@ -239,43 +241,55 @@ def search_paths(extra: list[Path | str] = ()) -> list[Path]:
     return [p for p in found if p is not None]
 
 
-def discover(extra_paths: list[Path | str] = ()) -> ModelCatalog:
-    """Every model in the search paths; a broken one is an error and never hides the others."""
-    models: dict[str, ModelInfo] = {}
-    errors: list[ModelLoadError] = []
-    for root in search_paths(extra_paths):
+def folder_size(folder: Path) -> int:
+    """Bytes of a model folder's weights files (its components' ``*.safetensors`` / ``*.bin``)."""
+    total = 0
+    for file in [*folder.glob("*/*.safetensors"), *folder.glob("*/*.bin")]:
         try:
-            if not root.is_dir():
-                continue
-            candidates = [root] if (root / "model_index.json").exists() else sorted(p for p in root.iterdir() if p.is_dir())
-        except OSError as exc:
-            errors.append(ModelLoadError(root, f"cannot be read ({exc.strerror or exc})"))
-            continue
-        for folder in candidates:
-            if folder.name.startswith(".") or folder.name in models:
-                continue
-            try:
-                if not (folder / "model_index.json").exists() and not any(folder.glob("*/config.json")):
-                    continue  # an unrelated folder, not a broken model
-                models[folder.name] = inspect_model(folder)
-            except ModelLoadError as exc:
-                errors.append(exc)
-            except OSError as exc:
-                errors.append(ModelLoadError(folder, f"cannot be read ({exc.strerror or exc})"))
-    return ModelCatalog(list(models.values()), errors)
+            total += file.stat().st_size
+        except OSError:
+            pass
+    return total
 
 
-def resolve_model(id_or_path: str, extra_paths: list[Path | str] = ()) -> ModelInfo:
-    """A model by id from the search paths, or by a folder path; raises ModelLoadError."""
+def discover(extra_paths: list[Path | str] = (), app_roots: list[Path | str] = ()) -> ModelCatalog:
+    """Every model in the search paths and in other apps' roots: diffusers folders, checkpoint files,
+    and the LoRAs, VAEs and embeddings beside them. A broken one is an error and never hides the
+    others; a file linked into several places is listed once; a folder that is not there (an
+    unplugged drive) is listed as offline. Reads JSON and safetensors headers only."""
+    from desktop_app.backend.local.catalog import CatalogBuilder
+
+    builder = CatalogBuilder()
+    for root in search_paths(extra_paths):
+        builder.add_model_folder(root, required=Path(root) not in (paths.shipped_models_dir(), paths.user_models_dir()))
+    builder.add_app_roots(app_roots)
+    return builder.catalog()
+
+
+def model_folders(root: Path) -> list[Path]:
+    """The candidate diffusers folders of a search root: the root itself, or its sub-folders."""
+    return [root] if (root / "model_index.json").exists() else sorted(p for p in root.iterdir() if p.is_dir())
+
+
+def looks_like_model_folder(folder: Path) -> bool:
+    return (folder / "model_index.json").exists() or any(folder.glob("*/config.json"))
+
+
+def resolve_model(id_or_path: str, extra_paths: list[Path | str] = (), app_roots: list[Path | str] = ()) -> ModelInfo:
+    """A model by id from the search paths, or by a folder or checkpoint file path; raises ModelLoadError."""
     candidate = Path(id_or_path).expanduser()
     if candidate.is_dir():
         return inspect_model(candidate, str(candidate.resolve()))
-    found = discover(extra_paths)
+    if candidate.is_file():
+        from desktop_app.backend.local.catalog import file_model
+
+        return file_model(candidate, str(candidate.resolve()))
+    found = discover(extra_paths, app_roots)
     for info in found.models:
         if info.id == id_or_path:
             return info
     for error in found.errors:
-        if error.path.parent.name == id_or_path or id_or_path in error.path.parts:
+        if error.path.parent.name == id_or_path or id_or_path in error.path.parts or error.path.stem == id_or_path:
             raise error
     known = ", ".join(m.id for m in found.models) or "none"
     raise ModelLoadError(id_or_path, f"no model with this id or path; known models: {known}")

@@ -3,8 +3,10 @@
 A family is a small strategy object chosen from the model's description (never by probing the
 pipeline's attributes). SD 1.x, SD 2.x and the built-in model condition the UNet on one text
 encoder's hidden states; SDXL on two encoders' states plus a pooled embedding and the size
-"time ids". Each builds a ``Conditioning`` exactly as its diffusers pipeline does, so the same
-settings give the same pixels.
+"time ids". Prompts are read in AUTOMATIC1111's syntax (weights, BREAK, ``<lora:…>`` tags taken
+out) and encoded in 75-token chunks (``prompt_encoding``), so nothing of a long prompt is dropped;
+for a plain prompt of at most 75 tokens the result is bit-identical to the diffusers pipeline's own
+``encode_prompt``, so the same settings give the same pixels.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from desktop_app.backend.local.prompt_encoding import encode_sd, encode_sdxl
 from desktop_app.core.models import ModelInfo
 from desktop_app.core.recipe import Prompt
 
@@ -42,28 +45,6 @@ class Conditioning:
         return {"encoder_hidden_states": torch.cat([self.negative, self.positive]), "added_cond_kwargs": added}
 
 
-def prompt_overflow(tokenizer, prompt: str) -> list[str]:
-    """The words of ``prompt`` that the text encoder cannot see (beyond its token limit)."""
-    if not prompt:
-        return []
-    ids = tokenizer(prompt, truncation=False, add_special_tokens=False).input_ids
-    limit = tokenizer.model_max_length - 2  # begin and end tokens
-    if len(ids) <= limit:
-        return []
-    return tokenizer.decode(ids[limit:]).split()
-
-
-def _overflow_warnings(tokenizer, prompt: Prompt) -> list[str]:
-    warnings = []
-    dropped = prompt_overflow(tokenizer, prompt.text)
-    if dropped:
-        warnings.append(f"the prompt is longer than the text encoder takes; these words were ignored: {' '.join(dropped)}")
-    dropped = prompt_overflow(tokenizer, prompt.negative)
-    if dropped:
-        warnings.append(f"the negative prompt is too long; these words were ignored: {' '.join(dropped)}")
-    return warnings
-
-
 class StableDiffusionFamily:
     """SD 1.x, SD 2.x and the built-in model: one CLIP text encoder, cross-attention only."""
 
@@ -72,8 +53,8 @@ class StableDiffusionFamily:
 
     def encode(self, pipe, prompt: Prompt, device: torch.device, batch: int, with_negative: bool,
                size: tuple[int, int]) -> Conditioning:
-        positive, negative = pipe.encode_prompt(prompt.text, device, batch, with_negative, prompt.negative or None)
-        return Conditioning(positive, negative, warnings=_overflow_warnings(pipe.tokenizer, prompt))
+        positive, negative = encode_sd(pipe, prompt.text, prompt.negative or None, device, batch, with_negative)
+        return Conditioning(positive, negative)
 
 
 class SDXLFamily:
@@ -83,16 +64,13 @@ class SDXLFamily:
 
     def encode(self, pipe, prompt: Prompt, device: torch.device, batch: int, with_negative: bool,
                size: tuple[int, int]) -> Conditioning:
-        positive, negative, pooled, negative_pooled = pipe.encode_prompt(
-            prompt=prompt.text, device=device, num_images_per_prompt=batch,
-            do_classifier_free_guidance=with_negative, negative_prompt=prompt.negative or None,
-        )
+        positive, negative, pooled, negative_pooled = encode_sdxl(pipe, prompt.text, prompt.negative or None, device,
+                                                                  batch, with_negative)
         width, height = size
         time_ids = pipe._get_add_time_ids((height, width), (0, 0), (height, width), dtype=positive.dtype,
                                           text_encoder_projection_dim=int(pooled.shape[-1]))
         time_ids = time_ids.to(device).repeat(batch, 1)
-        cond = Conditioning(positive, negative, {"text_embeds": pooled.to(device), "time_ids": time_ids},
-                            warnings=_overflow_warnings(pipe.tokenizer_2 or pipe.tokenizer, prompt))
+        cond = Conditioning(positive, negative, {"text_embeds": pooled.to(device), "time_ids": time_ids})
         if with_negative:
             cond.added_negative = {"text_embeds": negative_pooled.to(device), "time_ids": time_ids}
         return cond

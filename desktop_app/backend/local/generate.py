@@ -58,6 +58,8 @@ class GenerationResult:
     device: str = ""
     precision: str = ""
     notes: list[str] = field(default_factory=list)  # what the engine changed, e.g. a fp32 re-decode
+    lora_hashes: dict[str, str] = field(default_factory=dict)  # A1111's "Lora hashes": name -> short hash
+    ti_hashes: dict[str, str] = field(default_factory=dict)  # A1111's "TI hashes"
 
 
 def pick_seed(batch_size: int) -> int:

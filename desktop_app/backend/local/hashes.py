@@ -129,6 +129,21 @@ class HashCache:
             return None
         return entry.get(kind)
 
+    def known(self, items: Iterable[tuple[Path | str, str]]) -> dict[str, str]:
+        """{str(path): digest} of those ``(path, kind)`` whose digest is kept and current (one read)."""
+        with self._lock:
+            data = self._read()
+        found = {}
+        for path, kind in items:
+            try:
+                real, stamp = self._key(Path(path))
+            except OSError:
+                continue
+            entry = data.get(real)
+            if isinstance(entry, dict) and all(entry.get(k) == v for k, v in stamp.items()) and entry.get(kind):
+                found[str(path)] = entry[kind]
+        return found
+
     def put(self, path: Path | str, kind: str, sha256: str) -> None:
         real, stamp = self._key(Path(path))
         with self._lock:

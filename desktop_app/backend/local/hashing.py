@@ -1,137 +1,118 @@
 """A model's "Model hash", computed in the background, never while an image is being saved.
 
-The hash is A1111's short form: the first 10 hex digits of the SHA-256 of the weights file (for a
-diffusers folder, the UNet's file). Hashing a multi-GB file takes seconds, so it starts on a
-thread of its own when a model is first loaded; until it is done, images carry "" and the saver is
-told later (``on_done``). Results are cached in memory and on disk, keyed by the file's path, size
-and modification time.
+The hash is A1111's (civitai's "AutoV2"): the first 10 hex digits of the SHA-256 of the checkpoint
+file, what other tools write and civitai finds a model by. A diffusers folder has no such file, so
+it has no model hash ("": the UNet-file hash this app wrote before matched nothing elsewhere; old
+images keep theirs). Hashing a multi-GB file takes seconds, so it starts on a thread of its own when
+a model is first loaded, with progress (``on_progress``); until it is done, images carry "" and the
+saver is told later (``on_done``). Digests are kept in the cache folder by real path, size and
+modification time (``hashes.HashCache``, shared with the LoRA and embedding hashes).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-from desktop_app.core import paths
+from desktop_app.backend.local import hashes
 from desktop_app.core.models import ModelInfo
 
 log = logging.getLogger(__name__)
-CACHE_NAME = "model_hashes.json"
+PROGRESS_EVERY = 0.25  # seconds between progress reports
 
 
 def weights_file(model: ModelInfo) -> Path | None:
-    """The file whose hash identifies ``model``: a single-file checkpoint, or a folder's UNet weights."""
+    """The file whose hash identifies ``model``: a single-file checkpoint; None for a folder."""
     path = Path(model.path)
-    if path.is_file():
-        return path
-    unet = path / "unet"
-    files = sorted(unet.glob("*.safetensors")) or sorted(unet.glob("*.bin"))
-    return files[0] if files else None
-
-
-def sha256_file(path: Path, block: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(block), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return path if path.is_file() else None
 
 
 class ModelHasher:
-    def __init__(self, on_done: Callable[[ModelInfo, str], None] | None = None):
+    """``on_done(model, sha256)`` once per file; ``on_progress(model, done, total)`` while hashing."""
+
+    def __init__(self, on_done: Callable[[ModelInfo, str], None] | None = None,
+                 on_progress: Callable[[ModelInfo, int, int], None] | None = None,
+                 cache: hashes.HashCache | None = None):
         self.on_done = on_done
+        self.on_progress = on_progress
+        self._cache = cache
         self._lock = threading.Lock()
-        self._memory: dict[str, str] = {}
-        self._disk: dict[str, str] | None = None
-        self._queue: list[tuple[ModelInfo, Path, str]] = []
+        self._queue: list[tuple[ModelInfo, Path]] = []
         self._worker: threading.Thread | None = None
+        self._cancel = threading.Event()
 
-    @staticmethod
-    def _key(file: Path) -> str | None:
-        try:
-            stat = file.stat()
-        except OSError:
-            return None
-        return f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    @property
+    def cache(self) -> hashes.HashCache:
+        if self._cache is None:
+            self._cache = hashes.HashCache()
+        return self._cache
 
-    def _cache_file(self) -> Path:
-        return paths.cache_dir() / CACHE_NAME
-
-    def _load_disk(self) -> dict[str, str]:
-        if self._disk is None:
-            try:
-                data = json.loads(self._cache_file().read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                data = {}
-            self._disk = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(data, dict) else {}
-        return self._disk
+    def sha256(self, model: ModelInfo | None) -> str:
+        """The file's whole SHA-256 if it is known already (a stat and a lookup), else ""."""
+        file = weights_file(model) if model is not None else None
+        return (self.cache.get(file) or "") if file is not None else ""
 
     def known(self, model: ModelInfo | None) -> str:
-        """The hash if it is known already (a stat and a lookup), else ""."""
-        file = weights_file(model) if model is not None else None
-        key = self._key(file) if file is not None else None
-        if key is None:
-            return ""
-        with self._lock:
-            return self._memory.get(key) or self._load_disk().get(key, "")
+        """The model hash (10 hex digits) if it is known already, else ""."""
+        sha = self.sha256(model)
+        return hashes.model_hash(sha) if sha else ""
 
     def request(self, model: ModelInfo) -> None:
         """Start hashing ``model`` in the background unless its hash is known or under way."""
         file = weights_file(model)
-        key = self._key(file) if file is not None else None
-        if key is None:
+        if file is None or self.cache.get(file) is not None:
             return
         with self._lock:
-            if self._memory.get(key) or self._load_disk().get(key):
-                self._memory[key] = self._memory.get(key) or self._disk[key]
+            if any(queued == file for _, queued in self._queue):
                 return
-            if any(k == key for _, _, k in self._queue):
-                return
-            self._queue.append((model, file, key))
+            self._queue.append((model, file))
             if self._worker is None or not self._worker.is_alive():
+                self._cancel.clear()  # closed before: a new request starts afresh
                 # a daemon: killed at exit it loses only a hash (the cache is written by rename, never half)
                 self._worker = threading.Thread(target=self._work, name="model-hash", daemon=True)
                 self._worker.start()
 
     def _work(self) -> None:
-        while True:
+        while not self._cancel.is_set():
             with self._lock:
                 if not self._queue:
                     self._worker = None
                     return
-                model, file, key = self._queue[0]
-            try:
-                digest = sha256_file(file)[:10]
-            except OSError as exc:
-                log.info("could not hash %s: %s", file, exc)
-                digest = ""
+                model, file = self._queue[0]
+            sha = self._hash(model, file)
             with self._lock:
                 self._queue.pop(0)
-                if digest:
-                    self._memory[key] = digest
-                    self._save(key, digest)
-            if digest and self.on_done is not None:
-                self.on_done(model, digest)
+            if sha and self.on_done is not None:
+                self.on_done(model, sha)
+        with self._lock:
+            self._worker = None
 
-    def _save(self, key: str, digest: str) -> None:
-        disk = self._load_disk()
-        disk[key] = digest
-        target = self._cache_file()
-        temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    def _hash(self, model: ModelInfo, file: Path) -> str:
+        last = 0.0
         try:
-            temp.write_text(json.dumps(disk, indent=0), encoding="utf-8")
-            os.replace(temp, target)
+            for update in hashes.iter_sha256(file, cancel=self._cancel):
+                if update.sha256 is not None:
+                    self.cache.put(file, "file", update.sha256)
+                    return update.sha256
+                now = time.monotonic()
+                if self.on_progress is not None and now - last >= PROGRESS_EVERY:
+                    last = now
+                    self.on_progress(model, update.done, update.total)
         except OSError as exc:
-            log.info("could not write the model hash cache %s: %s", target, exc)
+            log.info("could not hash %s: %s", file, exc)
+        return ""
 
     def wait(self, timeout: float | None = None) -> None:
         worker = self._worker
         if worker is not None:
             worker.join(timeout)
 
-    close = wait
+    def close(self, timeout: float | None = None) -> None:
+        """Stop hashing (a half-hashed file is started again next time) and wait for the thread."""
+        self._cancel.set()
+        self.wait(timeout)
+        with self._lock:
+            self._queue.clear()

@@ -42,10 +42,28 @@ class LoadedModel:
     pipe: object  # a diffusers Stable Diffusion (XL) pipeline
     classifier: LatentClassifier | None
     placement: Placement
+    config_dir: Path | None = None  # a diffusers-layout folder with the model's configs (for a VAE file)
     fast: FastUNet | None = None  # fast mode's compiled UNet, when it is on
     low_vram: bool = False
     fast_failed: bool = False  # the compiled UNet failed once: this model stays on the normal path
     pending_notes: list[str] = field(default_factory=list)  # told with the next result
+    carries_add_ons: bool = False  # add-ons were applied to the pipeline (and may still be on it)
+    vae_file: Path | None = None  # the VAE a checkpoint file without one was loaded with (its own now)
+
+    def apply_add_ons(self, add_ons, resolve_file) -> list[str]:
+        """Make the pipeline carry exactly ``add_ons`` (switched in place, never reloaded); notes for
+        the user. A model that never had any is not touched."""
+        add_ons = list(add_ons)
+        if not add_ons and not self.carries_add_ons:
+            return []
+        from desktop_app.backend.local.add_ons import apply_add_ons
+
+        if self.vae_file is not None:  # the VAE it was loaded with is its own: not loaded twice
+            add_ons = [a for a in add_ons if not (a.kind == "vae" and Path(resolve_file("vae", a.name)) == self.vae_file)]
+        self.carries_add_ons = True
+        notes = apply_add_ons(self.pipe, self.info.family, add_ons, resolve_file, self.config_dir or Path(self.info.path))
+        self.carries_add_ons = bool(add_ons)
+        return notes
 
     def enable_fast(self, backend="inductor") -> None:
         if self.fast is None:
@@ -94,11 +112,48 @@ def _load_pipeline(info: ModelInfo, placement: Placement):
     return pipe
 
 
-def load_model(info: ModelInfo, placement: Placement, *, low_vram: bool = False) -> LoadedModel:
-    """Load ``info`` (checking its files again first); raises ModelLoadError naming the bad file."""
+def _load_file(info: ModelInfo, placement: Placement, vae_file: Path | None) -> LoadedModel:
+    """A single-file checkpoint, loaded offline on the CPU (its checks included), not placed yet.
+
+    A file without a VAE takes ``vae_file`` as its own; the user's ε/v answer for an SD 2.x file that
+    does not say is used; otherwise ``PredictionTypeUnknown`` asks for it."""
+    from desktop_app.backend.local import add_ons, checkpoint_facts, checkpoints, model_files, pickles
+
+    path = Path(info.path)
+    quiet_libraries()
+    if path.suffix.lower() in checkpoint_facts.PICKLE_SUFFIXES:
+        pickles.safetensors_copy(path)  # converted once, safely; named errors for a hostile file
+    header, facts = model_files.header_and_facts(path)
+    arch = checkpoints.match_architecture(header, facts)
+    config_dir = checkpoints.architectures_dir() / arch
+    vae = None
+    if not facts.has_vae:
+        if vae_file is None:
+            raise checkpoint_facts.no_vae_error(path)
+        vae = add_ons.load_vae_file(Path(vae_file), config_dir, dtype=placement.dtype)
+    loaded = checkpoints.load_checkpoint(path, dtype=placement.dtype, vae=vae,
+                                         prediction=checkpoint_facts.remembered_prediction(path))
+    return LoadedModel(info, loaded.pipe, None, placement, config_dir=config_dir,
+                       vae_file=Path(vae_file) if vae is not None else None)
+
+
+def load_model(info: ModelInfo, placement: Placement, *, low_vram: bool = False,
+               vae_file: Path | None = None) -> LoadedModel:
+    """Load ``info`` (checking its files again first); raises ModelLoadError naming the bad file.
+    ``vae_file``: the VAE of a checkpoint file that has none inside."""
+    if Path(info.path).is_file():
+        try:
+            return place(_load_file(info, placement, vae_file), low_vram=low_vram)
+        except ModelLoadError:
+            raise
+        except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
+            raise ModelLoadError(info.path, f"could not be loaded: {str(exc).splitlines()[0][:200]}") from exc
     info = inspect_model(info.path, info.id)  # the folder may have changed since discovery
     try:
         pipe = _load_pipeline(info, placement)
+        from desktop_app.backend.local.checkpoints import check_filled
+
+        check_filled(pipe, info.path)
     except ModelLoadError:
         raise
     except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
@@ -112,7 +167,7 @@ def load_model(info: ModelInfo, placement: Placement, *, low_vram: bool = False)
             raise
         except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
             raise ModelLoadError(folder, f"the classifier could not be loaded: {exc}") from exc
-    return place(LoadedModel(info, pipe, classifier, placement), low_vram=low_vram)
+    return place(LoadedModel(info, pipe, classifier, placement, config_dir=Path(info.path)), low_vram=low_vram)
 
 
 def place(loaded: LoadedModel, *, low_vram: bool = False) -> LoadedModel:

@@ -24,19 +24,8 @@ result is bit-identical to ``pipe.encode_prompt``: one chunk, no weighting, the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-
+from desktop_app.core.prompt_chunks import CHUNK, COMMA_BACKTRACK, Chunk, chunk_size, chunk_tokens  # noqa: F401
 from desktop_app.core.prompt_syntax import ParsedPrompt, parse_prompt
-
-CHUNK = 75
-COMMA_BACKTRACK = 20
-
-
-@dataclass(frozen=True)
-class Chunk:
-    tokens: tuple[int, ...]
-    weights: tuple[float, ...]
 
 
 def _comma_id(tokenizer) -> int | None:
@@ -49,45 +38,11 @@ def _fragment_ids(pipe, tokenizer, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False, truncation=False, verbose=False).input_ids
 
 
-def chunk_tokens(segments: Sequence[Sequence[tuple[int, float]]], comma: int | None) -> list[Chunk]:
-    """Rule 2: (token, weight) runs, one per BREAK-separated segment, into chunks of at most 75."""
-    chunks: list[Chunk] = []
-    tokens: list[int] = []
-    weights: list[float] = []
-    last_comma = -1
-
-    def close() -> None:
-        nonlocal tokens, weights, last_comma
-        chunks.append(Chunk(tuple(tokens), tuple(weights)))
-        tokens, weights, last_comma = [], [], -1
-
-    for number, segment in enumerate(segments):
-        if number:
-            close()
-        for token, weight in segment:
-            if len(tokens) == CHUNK:
-                if token != comma and last_comma != -1 and CHUNK - last_comma <= COMMA_BACKTRACK:
-                    keep = last_comma + 1
-                    moved = tokens[keep:], weights[keep:]
-                    tokens, weights = tokens[:keep], weights[:keep]
-                    close()
-                    tokens, weights = list(moved[0]), list(moved[1])
-                else:
-                    close()
-            if token == comma:
-                last_comma = len(tokens)
-            tokens.append(token)
-            weights.append(weight)
-    if tokens or not chunks:
-        close()
-    return chunks
-
-
 def prompt_chunks(tokenizer, prompt: str | ParsedPrompt, pipe=None) -> list[Chunk]:
     parsed = parse_prompt(prompt) if isinstance(prompt, str) else prompt
     segments = [[(t, f.weight) for f in segment for t in _fragment_ids(pipe, tokenizer, f.text)]
                 for segment in parsed.segments]
-    return chunk_tokens(segments, _comma_id(tokenizer))
+    return chunk_tokens(segments, _comma_id(tokenizer), chunk_size(tokenizer.model_max_length))
 
 
 def count_tokens(tokenizer, text: str, pipe=None) -> tuple[int, int]:
@@ -98,8 +53,9 @@ def count_tokens(tokenizer, text: str, pipe=None) -> tuple[int, int]:
 
 
 def framed(tokenizer, chunk: Chunk) -> tuple[list[int], list[float]]:
-    """Rule 3: BOS + tokens + EOS + the tokenizer's padding, 77 ids and their weights."""
-    pad = CHUNK - len(chunk.tokens)
+    """Rule 3: BOS + tokens + EOS + the tokenizer's padding, 77 ids (a smaller encoder: its own
+    length) and their weights."""
+    pad = chunk_size(tokenizer.model_max_length) - len(chunk.tokens)
     ids = [tokenizer.bos_token_id, *chunk.tokens, tokenizer.eos_token_id] + [tokenizer.pad_token_id] * pad
     return ids, [1.0, *chunk.weights, 1.0] + [1.0] * pad
 
