@@ -31,7 +31,6 @@ from desktop_app.gallery.export import (
 )
 from desktop_app.gallery.filenames import TEMPLATE_FIELDS
 
-
 EXPORT_NAME = "Diffuse Studio export"
 
 

@@ -45,7 +45,12 @@ from desktop_app.core.models import ModelInfo
 from desktop_app.core.recipe import Recipe
 from desktop_app.gallery.a1111 import format_parameters
 from desktop_app.gallery.export import ExportOptions, ExportResult
-from desktop_app.gallery.metadata import MetadataError, match_model_id, read_metadata, settings_from_image_file
+from desktop_app.gallery.metadata import (
+    MetadataError,
+    match_model_id,
+    read_metadata,
+    settings_from_image_file,
+)
 from desktop_app.gallery.store import GalleryStore, ImageRecord, Query, SyncReport, open_default_store
 from desktop_app.gallery.thumbnails import prune_thumbnails
 from desktop_app.gui.gallery.details import DetailsPane, plain_note
