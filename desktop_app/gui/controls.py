@@ -133,13 +133,11 @@ class ParametersPanel(QWidget):
         self.classifier_scale.setRange(0.0, MAX_CLASSIFIER_SCALE)
         self.classifier_scale.setSingleStep(0.5)
         self.classifier_scale.setToolTip("Classifier guidance scale s")
-        self.classifier_row = QWidget()
+        self.classifier_row = QWidget()  # the target on one row, its scale on the next: both fit a narrow panel
         row = QHBoxLayout(self.classifier_row)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.target_colour, 1)
         row.addWidget(self.target_shape, 1)
-        row.addWidget(QLabel("scale"))
-        row.addWidget(self.classifier_scale)
 
         self.seed = QDoubleSpinBox()
         self.seed.setDecimals(0)
@@ -214,6 +212,7 @@ class ParametersPanel(QWidget):
         form.addRow("", self._error("guidance.scale"))
         form.addRow("Mode", self.guidance_mode)
         form.addRow("Target", self.classifier_row)
+        form.addRow("Strength", self.classifier_scale)
         form.addRow("", self._error("guidance.classifier_target", "guidance.classifier_scale"))
         form.addRow("S&eed", seed_row)
         form.addRow("", self._error("output.seed"))
@@ -230,6 +229,9 @@ class ParametersPanel(QWidget):
         layout.addWidget(self.negative)
         layout.addLayout(form)
         layout.addStretch(1)
+        for combo in self.findChildren(QComboBox):  # a long model or item name never widens the panel
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
         self._update_visibility()
 
     def _connect(self) -> None:
@@ -411,6 +413,7 @@ class ParametersPanel(QWidget):
             self.variance: bool(spec and spec.takes_variance),
             self.guidance_mode: classifier,
             self.classifier_row: classifier and self.guidance_mode.currentData() == "classifier",
+            self.classifier_scale: classifier and self.guidance_mode.currentData() == "classifier",
             self.custom_row: self.size.currentData() is None,
         }
         for widget, visible in rows.items():

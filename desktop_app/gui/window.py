@@ -45,6 +45,7 @@ from desktop_app.gui.menus import build_menus
 from desktop_app.gui.messages import MessageArea
 from desktop_app.gui.queue_view import JobQueueView
 from desktop_app.gui.schedule_plot import NoiseSchedulePlot
+from desktop_app.gui.widgets import ElidedLabel
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,9 @@ class MainWindow(QMainWindow):
         self.running_job: str | None = None
         self.device_text = ""
         self._closing = False
+        self._focused_once = False
+        self._state_before_gallery: QByteArray | None = None
+        self.open_url = QDesktopServices.openUrl  # a test replaces it: a machine may have no URL launcher
         self._start_engine = start_engine
         self._build_central()
         self._build_docks()
@@ -140,7 +144,7 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.messages)
         layout.addWidget(self.canvas, 1)
-        self.image_info = QLabel()
+        self.image_info = ElidedLabel()  # a saved file's whole path would make the window wider than a laptop
         self.image_info.setObjectName("hint")
         self.image_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.image_info)
@@ -150,7 +154,7 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(create, "&Create")
         self.setCentralWidget(self.tabs)
-        self.state_label = QLabel()
+        self.state_label = ElidedLabel()
         self.batch_strip.image_selected.connect(self._show_saved)
 
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -223,6 +227,8 @@ class MainWindow(QMainWindow):
         b.job_failed.connect(self._on_failed)
         b.job_cancelled.connect(self._on_cancelled)
         self.queue.cancel_requested.connect(b.cancel)
+        self.queue.resubmit.connect(self.resubmit)
+        self.queue.use_settings.connect(lambda job_id: self.use_settings(self.queue.recipe(job_id) or Recipe.of("")))
 
     def start_engine(self) -> None:
         if not self.bridge.isRunning() and not self._closing:
@@ -255,7 +261,6 @@ class MainWindow(QMainWindow):
         self.settings.last_request = recipe.flat()
         self.settings.batch_count = self.panel.batch_count.value()
         self.save_settings()
-        options = run_options(self.settings)
         seed, batch = recipe.output.seed, recipe.output.batch_size
         ids = []
         for k in range(self.panel.batch_count.value()):
@@ -264,14 +269,27 @@ class MainWindow(QMainWindow):
                 if seed + k * batch + batch - 1 > MAX_SEED:
                     break
                 r = recipe.with_(seed=seed + k * batch)
-            job_id = self.bridge.submit(r, options, self.settings.output_path)
-            self.requests[job_id] = r
-            self.job_options[job_id] = options
-            self.queue.add(job_id, r)
-            ids.append(job_id)
+            ids.append(self._queue_job(r))
+        return ids
+
+    def resubmit(self, job_id: str) -> str | None:
+        """Queue a job's recipe again, as it was asked for (Retry, Duplicate in the queue)."""
+        recipe = self.queue.recipe(job_id)
+        if recipe is None or self._closing:
+            return None
+        new = self._queue_job(recipe)
+        self.queue.select(new)
+        return new
+
+    def _queue_job(self, recipe: Recipe) -> str:
+        options = run_options(self.settings)
+        job_id = self.bridge.submit(recipe, options, self.settings.output_path)
+        self.requests[job_id] = recipe
+        self.job_options[job_id] = options
+        self.queue.add(job_id, recipe)
         if not self.bridge.isRunning() and self._start_engine:
             self.start_engine()
-        return ids
+        return job_id
 
     def cancel_running(self) -> None:
         if self.running_job is not None:
@@ -428,13 +446,26 @@ class MainWindow(QMainWindow):
 
     def open_output_folder(self) -> None:
         folder = self.settings.output_path
-        folder.mkdir(parents=True, exist_ok=True)
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.messages.show_message(f"The output folder {folder} cannot be made ({exc.strerror or exc}); "
+                                       "choose another one in Settings.")
+            return
+        self._open_folder(folder, "the output folder")
 
     def open_log_folder(self) -> None:
         from desktop_app.core import paths
 
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.log_dir())))
+        self._open_folder(paths.log_dir(), "the log folder")
+
+    def _open_folder(self, folder, what: str) -> None:
+        """Open a folder in the file manager; where none is set up, say so and copy the path."""
+        if self.open_url(QUrl.fromLocalFile(str(folder))):
+            return
+        QApplication.clipboard().setText(str(folder))
+        self.messages.show_message(f"{what.capitalize()} could not be opened: no file manager is set up to open "
+                                   f"folders. Its path is copied to the clipboard: {folder}", "warning")
 
     def open_settings(self) -> None:
         dialog = SettingsDialog(self.settings, self)
@@ -452,8 +483,11 @@ class MainWindow(QMainWindow):
         self.save_settings()
 
     def show_first_run_hint(self) -> None:
+        """The welcome (once, however often Help → Getting started is chosen)."""
         bar = self.messages.show_message(first_run_text(), "info", "Got it")
-        bar.closed.connect(self._first_run_done)
+        if not bar.property("welcome"):
+            bar.setProperty("welcome", True)
+            bar.closed.connect(self._first_run_done)
 
     def _first_run_done(self) -> None:
         if not self.settings.first_run_done:
@@ -485,12 +519,17 @@ class MainWindow(QMainWindow):
             self.restoreState(QByteArray.fromBase64(s.window_state.encode()))
 
     def _on_tab(self, index: int) -> None:
-        """The gallery needs the room: the side docks step aside while it is shown."""
+        """The gallery needs the room: the side docks step aside while it is shown, and come back
+        exactly as they were (hiding and showing a dock alone lets the others' sizes drift)."""
         if index == 0:
-            for dock in self._hidden_for_gallery:
-                dock.show()
+            if self._state_before_gallery is not None:
+                for dock in self._hidden_for_gallery:
+                    dock.show()
+                self.restoreState(self._state_before_gallery)
             self._hidden_for_gallery = []
-        elif not self._hidden_for_gallery:
+            self._state_before_gallery = None
+        elif self._state_before_gallery is None:
+            self._state_before_gallery = self.saveState()
             self._hidden_for_gallery = [d for d in (self.queue_dock, self.schedule_dock, self.session_dock) if d.isVisible()]
             for dock in self._hidden_for_gallery:
                 dock.hide()
@@ -499,6 +538,12 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.parameters_dock, self.queue_dock], [350, 340], Qt.Orientation.Horizontal)
         self.resizeDocks([self.queue_dock, self.schedule_dock], [150, 330], Qt.Orientation.Vertical)
         self.resizeDocks([self.session_dock], [120], Qt.Orientation.Vertical)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().showEvent(event)
+        if not self._focused_once:  # typing goes into the prompt from the first moment
+            self._focused_once = True
+            self.panel.prompt.setFocus(Qt.FocusReason.ActiveWindowFocusReason)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
         self._closing = True

@@ -35,6 +35,13 @@ def classifier_model(tiny_model):
                                classifier_labels=LABELS)
 
 
+def active(qtbot, window):
+    """The window as a user has it: active, so its shortcuts reach it."""
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
+    return window
+
+
 def clipped_controls(root: QWidget) -> list[str]:
     """Visible controls that stick out of their parent, or out of the visible part of a scroll area."""
     found = []
@@ -77,7 +84,9 @@ def test_the_window_fits_1280x720_after_an_image_with_a_long_path(qtbot, make_wi
     qtbot.waitUntil(lambda: window.size() == QSize(1280, 720), timeout=5_000)
     QApplication.processEvents()
     full = window.image_info.toolTip()
-    assert window.image_info.text() != full and window.image_info.text().endswith(".png")  # elided in the middle
+    shown = window.image_info.shown_text()
+    assert shown != full and "…" in shown and shown.endswith(".png")  # elided in the middle
+    assert window.image_info.width() <= window.width()
     assert full.endswith(".png") and settings.output_dir in full
     scroll = window.parameters_dock.widget()
     assert not scroll.horizontalScrollBar().isVisible()
@@ -108,8 +117,7 @@ def test_classifier_guidance_fits_the_parameters_panel(qtbot, make_window, setti
 def test_the_prompt_has_the_keyboard_at_launch(qtbot, make_window, settings):
     window = make_window(settings, start_engine=False)
     window.panel.prompt.clear()
-    window.activateWindow()
-    qtbot.waitActive(window)
+    active(qtbot, window)
     qtbot.waitUntil(lambda: QApplication.focusWidget() is window.panel.prompt, timeout=5_000)
     for char in "a star":
         QTest.keyClick(window.windowHandle(), char)
@@ -119,7 +127,7 @@ def test_the_prompt_has_the_keyboard_at_launch(qtbot, make_window, settings):
 def test_ctrl_comma_opens_the_settings(qtbot, make_window, settings):
     from desktop_app.gui.dialogs import SettingsDialog
 
-    window = make_window(settings, start_engine=False)
+    window = active(qtbot, make_window(settings, start_engine=False))
     qtbot.keyClick(window, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)
     dialogs = [d for d in window.findChildren(SettingsDialog) if d.isVisible()]
     assert len(dialogs) == 1
@@ -157,7 +165,7 @@ def test_informational_messages_dismiss_themselves_errors_stay(qtbot, make_windo
 
 
 def test_ctrl_0_fits_and_ctrl_1_shows_actual_size(qtbot, make_window, settings):
-    window = make_window(settings, start_engine=False)
+    window = active(qtbot, make_window(settings, start_engine=False))
     ctrl = Qt.KeyboardModifier.ControlModifier
     qtbot.keyClick(window, Qt.Key.Key_1, ctrl)
     assert not window.canvas.fit
@@ -169,7 +177,7 @@ def test_ctrl_0_fits_and_ctrl_1_shows_actual_size(qtbot, make_window, settings):
 
 
 def test_dock_sizes_survive_switching_to_the_gallery_and_back(qtbot, make_window, settings):
-    window = make_window(settings, start_engine=False)
+    window = active(qtbot, make_window(settings, start_engine=False))
     window.resize(1366, 768)
     qtbot.waitUntil(lambda: window.size() == QSize(1366, 768), timeout=5_000)
     QApplication.processEvents()
