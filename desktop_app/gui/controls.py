@@ -13,11 +13,9 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -35,7 +33,7 @@ from desktop_app.core.recipe import (
     Recipe,
 )
 from desktop_app.core.schedulers import SCHEDULERS
-from desktop_app.gui.widgets import FieldError, PromptEdit, SliderSpin
+from desktop_app.gui.widgets import FieldError, LimitedDoubleSpinBox, LimitedSpinBox, PromptEdit, SliderSpin
 
 RANDOM_SEED = -1
 # Recipe fields (flat names) the panel has controls for; any other field of a restored recipe (e.g.
@@ -129,7 +127,7 @@ class ParametersPanel(QWidget):
         self.target_colour.setToolTip("The colour the classifier steers towards")
         self.target_shape = QComboBox()
         self.target_shape.setToolTip("The shape the classifier steers towards")
-        self.classifier_scale = QDoubleSpinBox()
+        self.classifier_scale = LimitedDoubleSpinBox()
         self.classifier_scale.setRange(0.0, MAX_CLASSIFIER_SCALE)
         self.classifier_scale.setSingleStep(0.5)
         self.classifier_scale.setToolTip("Classifier guidance scale s")
@@ -139,7 +137,7 @@ class ParametersPanel(QWidget):
         row.addWidget(self.target_colour, 1)
         row.addWidget(self.target_shape, 1)
 
-        self.seed = QDoubleSpinBox()
+        self.seed = LimitedDoubleSpinBox()
         self.seed.setDecimals(0)
         self.seed.setRange(RANDOM_SEED, MAX_SEED)
         self.seed.setSpecialValueText("Random")
@@ -167,7 +165,7 @@ class ParametersPanel(QWidget):
 
         self.size = QComboBox()
         self.size.setToolTip("Image size; the model's native size works best")
-        self.width_box, self.height_box = QSpinBox(), QSpinBox()
+        self.width_box, self.height_box = LimitedSpinBox(), LimitedSpinBox()
         for box, what in ((self.width_box, "Width"), (self.height_box, "Height")):
             box.setRange(1, 8192)
             box.setSuffix(" px")
@@ -180,10 +178,10 @@ class ParametersPanel(QWidget):
         row.addWidget(QLabel("×"))
         row.addWidget(self.height_box)
 
-        self.batch_size = QSpinBox()
+        self.batch_size = LimitedSpinBox()
         self.batch_size.setRange(1, MAX_BATCH)
         self.batch_size.setToolTip("Images made together in one run (uses more memory)")
-        self.batch_count = QSpinBox()
+        self.batch_count = LimitedSpinBox()
         self.batch_count.setRange(1, 100)
         self.batch_count.setToolTip("Runs queued one after another (seed + batch size each time when the seed is fixed)")
         batch_row = QWidget()
@@ -246,9 +244,22 @@ class ParametersPanel(QWidget):
         for box in (self.classifier_scale, self.seed, self.width_box, self.height_box, self.batch_size, self.batch_count):
             box.valueChanged.connect(self._on_change)
         self.size.currentIndexChanged.connect(self._on_size)
+        self._say_when_clamped()
         self.dice.clicked.connect(lambda: self.seed.setValue(random.randint(0, MAX_SEED - MAX_BATCH)))
         self.reuse.clicked.connect(lambda: self.last_seed is not None and self.seed.setValue(self.last_seed))
         self.random_seed.clicked.connect(lambda: self.seed.setValue(RANDOM_SEED))
+
+    def _say_when_clamped(self) -> None:
+        """A typed value pulled into range is said so under its field, not changed without a word."""
+        boxes = {"sampling.steps": (self.steps.spin, "Steps"), "guidance.scale": (self.guidance.spin, "Guidance"),
+                 "sampling.eta": (self.eta.spin, "η"), "guidance.classifier_scale": (self.classifier_scale, "Strength"),
+                 "output.seed": (self.seed, "Seed"), "output.width": (self.width_box, "Width"),
+                 "output.height": (self.height_box, "Height"), "output.batch_size": (self.batch_size, "Batch size")}
+        for field, (box, what) in boxes.items():
+            box.setProperty("what", what)
+            box.clamped.connect(self._errors[field].show_note)
+        self.batch_count.setProperty("what", "Batch count")
+        self.batch_count.clamped.connect(self._errors["output.batch_size"].show_note)
 
     # ---- models -------------------------------------------------------------------------------
     def set_models(self, discovery: ModelCatalog, preferred: str | None = None) -> None:

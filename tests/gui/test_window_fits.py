@@ -222,3 +222,25 @@ def test_queue_marks_use_no_glyph_the_font_lacks(qtbot, make_window, settings, t
         assert not item.icon().isNull()
     backend.release()
     qtbot.waitUntil(lambda: window.queue.state(ids[1]) == "finished", timeout=LONG)
+
+
+def _type_into(qtbot, box, text: str) -> None:
+    box.setFocus()
+    box.selectAll()
+    qtbot.keyClicks(box, text)
+    qtbot.keyClick(box, Qt.Key.Key_Return)
+
+
+def test_a_typed_value_out_of_range_is_set_to_the_limit_and_said_so(qtbot, make_window, settings):
+    window = active(qtbot, make_window(settings, start_engine=False))
+    panel = window.panel
+    _type_into(qtbot, panel.guidance.spin, "100")
+    assert panel.guidance.value() == 50.0
+    note = panel._errors["guidance.scale"]
+    assert note.isVisible() and "100" in note.text() and "50" in note.text()
+    _type_into(qtbot, panel.batch_size, "64")
+    assert panel.batch_size.value() == 16
+    note = panel._errors["output.batch_size"]
+    assert note.isVisible() and "Batch size: 64" in note.text() and "16" in note.text()
+    _type_into(qtbot, panel.steps.spin, "30")  # in range: nothing to say
+    assert panel.steps.value() == 30 and "Steps" not in panel._errors["sampling.steps"].text()
