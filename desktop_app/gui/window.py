@@ -29,19 +29,21 @@ from PySide6.QtWidgets import (
 
 from desktop_app.backend.protocol import Backend
 from desktop_app.core.events import JobSummary
-from desktop_app.core.models import ModelCatalog
+from desktop_app.core.models import ModelCatalog, ModelInfo
 from desktop_app.core.options import RunOptions
 from desktop_app.core.recipe import MAX_SEED, Recipe
-from desktop_app.core.settings import Settings
+from desktop_app.core.settings import SMALL_PREVIEW_AREA, Settings
 from desktop_app.gallery.library import Library
 from desktop_app.gui import theme
 from desktop_app.gui.bridge import BackendBridge
 from desktop_app.gui.canvas import PreviewCanvas, ThumbnailStrip
 from desktop_app.gui.controls import ParametersPanel
 from desktop_app.gui.dialogs import AboutDialog, SettingsDialog, first_run_text
+from desktop_app.gui.gallery.details import plain_note
 from desktop_app.gui.icon import app_icon
 from desktop_app.gui.menus import build_menus
 from desktop_app.gui.messages import MessageArea
+from desktop_app.gui.notify import QueueNotifier
 from desktop_app.gui.queue_view import JobQueueView
 from desktop_app.gui.schedule_plot import NoiseSchedulePlot
 from desktop_app.gui.widgets import ElidedLabel
@@ -52,9 +54,15 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
-def run_options(settings: Settings) -> RunOptions:
-    """How the window's jobs run, from the settings (never part of an image's recipe)."""
-    return RunOptions(device=settings.device, precision=settings.precision, preview=settings.preview_mode,
+def run_options(settings: Settings, model: ModelInfo | None = None) -> RunOptions:
+    """How the window's jobs run, from the settings (never part of an image's recipe). The "auto"
+    preview is a full decode for a small model (the built-in 64×64 one: it costs nothing there)
+    and the latent map otherwise."""
+    preview = settings.preview_mode
+    if preview == "auto":
+        small = model is not None and model.native_size[0] * model.native_size[1] <= SMALL_PREVIEW_AREA
+        preview = "vae" if small else "latent"
+    return RunOptions(device=settings.device, precision=settings.precision, preview=preview,
                       preview_max_fps=settings.preview_max_fps, fast=settings.fast_mode, low_vram=settings.low_vram)
 
 
@@ -86,6 +94,9 @@ class MainWindow(QMainWindow):
         self._focused_once = False
         self._state_before_gallery: QByteArray | None = None
         self.open_url = QDesktopServices.openUrl  # a test replaces it: a machine may have no URL launcher
+        self.gpu_available: bool | None = None  # what the backend said once it started
+        self.notifier = QueueNotifier(self)
+        self._unknown_words_accepted = ""  # a prompt the user chose to generate despite unknown words
         self._start_engine = start_engine
         self._build_central()
         self._build_docks()
@@ -197,6 +208,9 @@ class MainWindow(QMainWindow):
         self._hidden_for_gallery: list[QDockWidget] = []
         self.tabs.currentChanged.connect(self._on_tab)
         self.gallery.use_settings.connect(self.use_settings)
+        self.gallery.not_restored.connect(lambda text: self.messages.show_message(text, "info"))
+        self.gallery.export_memory = dict(self.settings.export_choices)
+        self.gallery.export_chosen.connect(self._remember_export)
         self.gallery.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
     def _build_actions(self) -> None:
@@ -214,6 +228,7 @@ class MainWindow(QMainWindow):
         b = self.bridge
         b.state_changed.connect(self._on_engine_state)
         b.engine_ready.connect(self._on_engine_ready)
+        b.accelerators_known.connect(lambda found: setattr(self, "gpu_available", bool(found)))
         b.engine_error.connect(lambda text: self.messages.show_message(text))
         b.job_started.connect(self._on_started)
         b.progress.connect(self._on_progress)
@@ -256,6 +271,8 @@ class MainWindow(QMainWindow):
         """Queue ``batch count`` jobs with the current parameters; returns their ids."""
         if not self.generate_button.isEnabled():
             return []
+        if not self._unknown_words_answered():
+            return []
         recipe = self.panel.recipe()
         self.settings.last_request = recipe.flat()
         self.settings.batch_count = self.panel.batch_count.value()
@@ -271,6 +288,28 @@ class MainWindow(QMainWindow):
             ids.append(self._queue_job(r))
         return ids
 
+    def _unknown_words_answered(self) -> bool:
+        """False (and a question shown) when the prompt has words the model does not know and the
+        user has not said to go ahead with this prompt."""
+        unknown = self.panel.unknown_words()
+        text = self.panel.prompt.text()
+        if not unknown or text == self._unknown_words_accepted:
+            return True
+        info = self.panel.model_info()
+        name = info.name if info else "The model"
+        bar = self.messages.show_message(
+            f"{name} does not know {', '.join(unknown)}, so the picture will not show "
+            f"{'it' if len(unknown) == 1 else 'them'}. Its words are listed under the prompt (Words…).", "warning")
+        if not bar.property("asks"):
+            bar.setProperty("asks", True)
+
+            def anyway() -> None:
+                self._unknown_words_accepted = text
+                self.generate()
+
+            bar.add_button("Generate anyway", anyway)
+        return False
+
     def resubmit(self, job_id: str) -> str | None:
         """Queue a job's recipe again, as it was asked for (Retry, Duplicate in the queue)."""
         recipe = self.queue.recipe(job_id)
@@ -281,7 +320,8 @@ class MainWindow(QMainWindow):
         return new
 
     def _queue_job(self, recipe: Recipe) -> str:
-        options = run_options(self.settings)
+        options = run_options(self.settings, self.panel.model_info() if recipe.model.id == self.panel.model.currentData()
+                              else None)
         job_id = self.bridge.submit(recipe, options, self.settings.output_path)
         self.requests[job_id] = recipe
         self.job_options[job_id] = options
@@ -312,6 +352,7 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, recipe.sampling.steps if recipe else 1)
         self.progress.setValue(0)
         self.progress.setFormat(f"Job {self.queue.label(job_id)}: preparing…")
+        self.notifier.job_started()
         options = self.job_options.get(job_id)
         if options is not None and options.preview == "off":
             self.canvas.clear()
@@ -326,13 +367,22 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, total)
         self.progress.setValue(step)
         self.progress.setFormat(format_progress(step, total, its, left))
+        self._show_progress_in_title(step, total)
         recipe = self.requests.get(job_id)
         if recipe is not None and self.schedule_plot.key == (recipe.sampling.scheduler, recipe.sampling.steps):
             self.schedule_plot.set_current_step(step)
 
+    def _show_progress_in_title(self, step: int, total: int) -> None:
+        """Seen from the taskbar or another window: how far the job is, and what waits."""
+        waiting = len(self.queue.job_ids("queued"))
+        more = f" (+{waiting} waiting)" if waiting else ""
+        self.setWindowTitle(f"{100 * step // max(total, 1)}%{more} · Diffuse Studio")
+
     def _on_preview(self, job_id: str, image: QImage) -> None:
         if job_id == self.running_job:
-            self.canvas.show_image(image, preview=True)
+            recipe = self.requests.get(job_id)
+            full = recipe is not None and image.width() >= (recipe.output.width or 0) > 0
+            self.canvas.show_image(image, preview=True, sharp=full)
             self.image_info.setText(f"Preview of job {self.queue.label(job_id)} (x̂₀ estimate, {image.width()}×{image.height()})")
 
     def _on_image(self, job_id: str, index: int, image: QImage, path: str) -> None:
@@ -352,8 +402,12 @@ class MainWindow(QMainWindow):
         self.canvas.show_image(image)
         self.image_info.setText(f"{image.width()}×{image.height()} · {path or 'not saved'}")
 
-    def _end(self, job_id: str, state: str, detail: str = "") -> None:
+    def _end(self, job_id: str, state: str, detail: str = "", images: int = 0) -> None:
         self.queue.set_state(job_id, state, detail)
+        idle = not self.queue.job_ids("queued", "running")
+        if idle:
+            self.setWindowTitle("Diffuse Studio")
+        self.notifier.job_ended(images, state == "failed", idle)
         self.schedule_plot.set_current_step(0)
         if job_id == self.running_job:
             self.running_job = None
@@ -365,7 +419,7 @@ class MainWindow(QMainWindow):
 
     def _on_finished(self, job_id: str, summary: JobSummary) -> None:
         seconds = summary.timings.get("total", 0.0)
-        self._end(job_id, "finished", f"{seconds:.1f} s")
+        self._end(job_id, "finished", f"{seconds:.1f} s", len(summary.seeds))
         self.requests[job_id] = summary.recipe
         if summary.seeds:
             self.panel.set_last_seed(summary.seeds[0])
@@ -412,14 +466,19 @@ class MainWindow(QMainWindow):
 
     def restore_from_image(self, path: str) -> bool:
         """Show an image file and put its settings (ours, A1111, ComfyUI, InvokeAI) in the controls."""
-        from desktop_app.gallery.metadata import MetadataError, recipe_from_image_file
+        from pathlib import Path
+
+        from desktop_app.gallery.metadata import MetadataError, settings_from_image_file
 
         try:
-            recipe = recipe_from_image_file(path, models=self.panel.models())
+            recipe, meta = settings_from_image_file(path, models=self.panel.models())
         except (MetadataError, OSError) as exc:
             self.messages.show_message(f"No settings could be read from that image: {exc}")
             return False
         self.use_settings(recipe)
+        if meta.unknown:
+            listed = "; ".join(f"{k}: {plain_note(v)}" for k, v in meta.unknown.items())
+            self.messages.show_message(f"From {Path(path).name}, not restored (no control here): {listed}", "info")
         image = QImage(path)
         if not image.isNull():
             self._show_saved(image, path)
@@ -467,7 +526,7 @@ class MainWindow(QMainWindow):
                                    f"folders. Its path is copied to the clipboard: {folder}", "warning")
 
     def open_settings(self) -> None:
-        dialog = SettingsDialog(self.settings, self)
+        dialog = SettingsDialog(self.settings, self, gpu=self.gpu_available)
         dialog.setModal(True)
         dialog.accepted.connect(lambda: self.apply_settings(dialog.result_settings()))
         dialog.open()
@@ -479,6 +538,10 @@ class MainWindow(QMainWindow):
             self._configure_backend(new)  # its model folders, its default device
             self.panel.set_models(self.backend.models())
         theme.apply_theme(QApplication.instance(), new.theme)
+        self.save_settings()
+
+    def _remember_export(self, choices: dict) -> None:
+        self.settings.export_choices = dict(choices)
         self.save_settings()
 
     def show_first_run_hint(self) -> None:
