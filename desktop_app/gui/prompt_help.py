@@ -98,7 +98,9 @@ class PromptHelp(QWidget):
         self.model_name = name
         self.vocabulary = tuple(vocabulary)
         known = bool(self.vocabulary)
-        self.summary.setText(f"{name} knows {len(self.vocabulary)} words; others are underlined." if known else "")
+        self.summary.setText(f"{len(self.vocabulary)} words known" if known else "")
+        self.summary.setToolTip(f"{name} was trained on these {len(self.vocabulary)} words only; any other word in "
+                                "the prompt is underlined, and the picture will not show it" if known else "")
         self.words.setText(", ".join(f"<a href='{html.escape(w)}'>{html.escape(w)}</a>" for w in sorted(self.vocabulary)))
         self.words_button.setVisible(known)
         if not known:

@@ -142,6 +142,11 @@ class PromptEdit(QPlainTextEdit):
         height = self.fontMetrics().lineSpacing() * lines + 14
         self.setMinimumHeight(height)
         self.setMaximumHeight(height * 2)
+        self._height = height
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt naming: its lines, not Qt's 192 px, so a laptop's panel fits
+        return QSize(super().sizeHint().width(), self._height)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt naming
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and event.modifiers() & Qt.KeyboardModifier.ControlModifier:

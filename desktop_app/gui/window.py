@@ -185,7 +185,7 @@ class MainWindow(QMainWindow):
         self.queue_dock = self._dock("Queue", "queue", self.queue, Qt.DockWidgetArea.RightDockWidgetArea)
         self.schedule_plot = NoiseSchedulePlot()
         self.schedule_dock = self._dock("Noise schedule", "schedule", self.schedule_plot, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.session_strip = ThumbnailStrip(84)
+        self.session_strip = ThumbnailStrip(64)
         self.session_strip.setToolTip("Everything made in this session: click one to show it")
         self.session_dock = self._dock("This session", "session", self.session_strip, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.session_strip.image_selected.connect(self._show_saved)
@@ -572,8 +572,9 @@ class MainWindow(QMainWindow):
         else:
             screen = self.screen().availableGeometry() if self.screen() else None
             width, height = 1360, 860
-            if screen is not None:
-                width, height = min(width, int(screen.width() * 0.95)), min(height, int(screen.height() * 0.92))
+            if screen is not None:  # most of a big screen, all but the edges of a laptop's
+                width = min(max(width, int(screen.width() * 0.7)), int(screen.width() * 0.95))
+                height = min(max(height, int(screen.height() * 0.75)), int(screen.height() * 0.92))
             self.resize(width, height)
         if not s.window_state:
             QTimer.singleShot(0, self._default_dock_sizes)  # once the window has its size
@@ -599,7 +600,7 @@ class MainWindow(QMainWindow):
     def _default_dock_sizes(self) -> None:
         self.resizeDocks([self.parameters_dock, self.queue_dock], [350, 340], Qt.Orientation.Horizontal)
         self.resizeDocks([self.queue_dock, self.schedule_dock], [150, 330], Qt.Orientation.Vertical)
-        self.resizeDocks([self.session_dock], [120], Qt.Orientation.Vertical)
+        self.resizeDocks([self.session_dock], [self.session_strip.height() + 4], Qt.Orientation.Vertical)
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt naming
         super().showEvent(event)

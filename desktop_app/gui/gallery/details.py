@@ -13,6 +13,7 @@ from desktop_app.gallery.fields import applicable_fields
 from desktop_app.gallery.readers import SOURCE_NAMES
 from desktop_app.gallery.readers.common import NO_CONTROL
 from desktop_app.gallery.store import ImageRecord
+from desktop_app.gui.gallery.grid import scaled_thumbnail
 
 _LABELS = [
     ("prompt", "Prompt"), ("negative_prompt", "Negative prompt"), ("model_id", "Model"),
@@ -77,7 +78,6 @@ class DetailsPane(QWidget):
             return
         self.text.setHtml(details_html(record, notes))
         if pixmap is not None and not pixmap.isNull():
-            self.preview.setPixmap(pixmap.scaled(240, 240, Qt.AspectRatioMode.KeepAspectRatio,
-                                                 Qt.TransformationMode.SmoothTransformation))
+            self.preview.setPixmap(scaled_thumbnail(pixmap, 240))  # a 64×64 image: its pixels, not a blur
         else:
             self.preview.clear()

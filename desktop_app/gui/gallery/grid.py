@@ -4,7 +4,7 @@ line that says what to do when there is nothing to show."""
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRect, QSize, Qt
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtGui import QColor, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLabel,
@@ -45,12 +45,14 @@ class ThumbnailDelegate(QStyledItemDelegate):
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem,
               index: QModelIndex | QPersistentModelIndex) -> None:
-        style = option.widget.style() if option.widget else self.view.style()
-        background = QStyleOptionViewItem(option)
-        self.initStyleOption(background, index)
-        background.icon = QIcon()  # the frame and the selection only; the picture is drawn here
-        background.text = ""
-        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, background, painter, option.widget)
+        cell = option.rect.adjusted(2, 2, -2, -2)
+        palette = option.palette
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(cell, palette.highlight())
+        elif option.state & QStyle.StateFlag.State_MouseOver:
+            hover = QColor(palette.highlight().color())
+            hover.setAlpha(60)
+            painter.fillRect(cell, hover)
         side = self.view.iconSize().width()
         pixmap = index.data(Qt.ItemDataRole.DecorationRole)
         if isinstance(pixmap, QPixmap) and not pixmap.isNull():
