@@ -35,7 +35,7 @@ DEBIAN_PACKAGES = {
 
 
 def python_problems() -> list[str]:
-    if sys.version_info < (3, 10):
+    if sys.version_info < (3, 10):  # noqa: UP036 - this runs on the system python, which may be older
         return [f"Python 3.10 or newer is needed, this is {platform.python_version()} ({sys.executable})"]
     if importlib.util.find_spec("ensurepip") is None or importlib.util.find_spec("venv") is None:
         return ["python3-venv"]
