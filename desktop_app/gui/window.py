@@ -320,8 +320,7 @@ class MainWindow(QMainWindow):
         return new
 
     def _queue_job(self, recipe: Recipe) -> str:
-        options = run_options(self.settings, self.panel.model_info() if recipe.model.id == self.panel.model.currentData()
-                              else None)
+        options = run_options(self.settings, next((m for m in self.panel.models() if m.id == recipe.model.id), None))
         job_id = self.bridge.submit(recipe, options, self.settings.output_path)
         self.requests[job_id] = recipe
         self.job_options[job_id] = options

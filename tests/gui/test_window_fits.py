@@ -244,3 +244,30 @@ def test_a_typed_value_out_of_range_is_set_to_the_limit_and_said_so(qtbot, make_
     assert note.isVisible() and "Batch size: 64" in note.text() and "16" in note.text()
     _type_into(qtbot, panel.steps.spin, "30")  # in range: nothing to say
     assert panel.steps.value() == 30 and "Steps" not in panel._errors["sampling.steps"].text()
+
+
+def test_folders_that_cannot_be_opened_are_named_and_copied(qtbot, make_window, settings):
+    from desktop_app.core import paths
+
+    window = make_window(settings, start_engine=False)
+    window.open_url = lambda url: False  # no file manager, no xdg-open
+    _action(window, "File", "Open output folder").trigger()
+    assert any(str(settings.output_path) in text and "could not be opened" in text
+               for text in window.messages.messages("warning"))
+    assert QApplication.clipboard().text() == str(settings.output_path)
+    _action(window, "Help", "Open the log folder").trigger()
+    assert any(str(paths.log_dir()) in text for text in window.messages.messages("warning"))
+
+
+def test_an_image_dropped_from_another_tool_says_what_is_not_restored(qtbot, make_window, settings, tmp_path):
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("parameters", "a lighthouse\nSteps: 12, Sampler: Euler a, CFG scale: 4, Seed: 77, Size: 64x64, "
+                                "Model: tiny, Clip skip: 2")
+    path = tmp_path / "lighthouse.png"
+    Image.new("RGB", (64, 64)).save(path, pnginfo=info)
+    window = make_window(settings, start_engine=False)
+    assert window.restore_from_image(str(path))
+    assert any("lighthouse.png" in text and "Clip skip: 2" in text for text in window.messages.messages("info"))
