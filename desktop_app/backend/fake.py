@@ -76,6 +76,7 @@ class FakeBackend:
         self.step_seconds = step_seconds
         self.fail, self.fail_kind = fail, fail_kind
         self.hold_at: int | None = None  # a job waits before this step until release()
+        self.accelerators: tuple[str, ...] | None = None  # what the ready status says about GPUs
         self._released = threading.Event()
         self.submitted: list[tuple[Recipe, RunOptions]] = []
         self._events: queue.Queue[Event] = queue.Queue()
@@ -151,7 +152,7 @@ class FakeBackend:
 
     # ---- the worker ----------------------------------------------------------------------------------
     def _serve(self) -> None:
-        self._events.put(Status("ready", "Ready · fake", "fake"))
+        self._events.put(Status("ready", "Ready · fake", "fake", accelerators=self.accelerators))
         while (job := self._inbox.get()) is not None:
             self._run(job)
 

@@ -544,6 +544,7 @@ def export(
         "family": "built-in",
         "preview_factors": {"matrix": preview["matrix"], "bias": preview["bias"]},
         "defaults": {"scheduler": "DDIM", "steps": 20, "guidance_scale": 5.0, "classifier_scale": 5.0},
+        "vocabulary": grammar_words(),  # the window shows them near the prompt and marks the others
     }
     (tmp / "diffuse_studio.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     for kept in ("README.md", "evaluation.json"):  # written by hand / by evaluate, not by training

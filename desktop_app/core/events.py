@@ -33,6 +33,7 @@ class Status:
     state: str  # "starting" | "loading" | "ready" | "busy" | "compiling" | "error"
     text: str
     placement: str = ""  # where jobs run, e.g. "CPU, fp32" (once known)
+    accelerators: tuple[str, ...] | None = None  # the GPUs this backend could use ("cuda", "mps"); None: not known
 
 
 @dataclass(frozen=True)

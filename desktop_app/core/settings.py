@@ -22,6 +22,9 @@ from desktop_app.core.options import DEVICES, PRECISIONS, PREVIEW_MODES
 log = logging.getLogger(__name__)
 
 THEMES = ("system", "light", "dark")
+# "auto": a full decode for small models (64×64: it costs nothing there), the latent map otherwise
+PREVIEW_SETTINGS = ("auto", *PREVIEW_MODES)
+SMALL_PREVIEW_AREA = 128 * 128
 
 
 def _is_str(value: Any) -> bool:
@@ -52,6 +55,10 @@ def _is_str_map(value: Any) -> bool:
     return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
 
 
+def _is_choices(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) for k in value)
+
+
 def _is_request(value: Any) -> bool:
     return value is None or (isinstance(value, dict) and isinstance(value.get("prompt", ""), str))
 
@@ -63,7 +70,7 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
     "window_state": _is_str,
     "device": _one_of(DEVICES),
     "precision": _one_of(PRECISIONS),
-    "preview_mode": _one_of(PREVIEW_MODES),
+    "preview_mode": _one_of(PREVIEW_SETTINGS),
     "preview_max_fps": _is_fps,
     "output_dir": _is_str,
     "extra_model_dirs": _is_str_list,
@@ -75,6 +82,7 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
     "fast_mode": _is_bool,
     "low_vram": _is_bool,
     "first_run_done": _is_bool,
+    "export_choices": _is_choices,
 }
 
 
@@ -86,7 +94,7 @@ class Settings:
     window_state: str = ""  # base64 of QMainWindow.saveState()
     device: str = "auto"
     precision: str = "auto"
-    preview_mode: str = "latent"
+    preview_mode: str = "auto"
     preview_max_fps: float = 20.0  # a cap: with steps just under 1/cap apart, half as many frames show
     output_dir: str = ""  # "" means paths.default_output_dir()
     extra_model_dirs: list[str] = field(default_factory=list)
@@ -99,6 +107,7 @@ class Settings:
     fast_mode: bool = False  # GPU fast path (compiled UNet); used where a GPU is present
     low_vram: bool = False  # model CPU offload and a tiled decode, for GPUs with little memory
     first_run_done: bool = False
+    export_choices: dict[str, Any] = field(default_factory=dict)  # the gallery export dialog's last choices
 
     @property
     def output_path(self) -> Path:

@@ -80,6 +80,8 @@ def _counter(folder: Path) -> _Counter:
 
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json")) if (folder / "tokenizer.json").is_file() \
         else _clip_bpe(folder)
+    tokenizer.no_padding()  # a tokenizer.json may pad every text to the encoder's length
+    tokenizer.no_truncation()
     length = CLIP_POSITIONS
     config = folder / "tokenizer_config.json"
     if config.is_file():

@@ -30,6 +30,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from desktop_app.gallery.a1111 import format_parameters
+from desktop_app.gallery.fields import applicable_fields
 from desktop_app.gallery.filenames import render_template, safe_filename, template_fields, unique_path
 from desktop_app.gallery.formats import TEMP_PREFIX
 from desktop_app.gallery.metadata import (
@@ -48,6 +49,7 @@ CSV_COLUMNS = ("file", "source", "prompt", "negative_prompt", "model_id", "sched
 SHEET_COLUMNS = 8
 SHEET_PER_PAGE = 64
 SHEET_CELL = 192
+CAPTION_SIZE = 12
 
 
 class ExportError(OSError):
@@ -118,7 +120,8 @@ def _created(meta: ImageMetadata, source: Path) -> datetime:
 
 
 def _manifest_row(name: str, meta: ImageMetadata, strip: bool) -> dict[str, Any]:
-    row = {"file": name, "source": meta.source, **{k: v for k, v in meta.request.items() if k in CSV_COLUMNS}}
+    fields = applicable_fields(meta.request)  # no η on a DPM++ image, no classifier scale when it was off
+    row = {"file": name, **{k: v for k, v in fields.items() if k in CSV_COLUMNS}, "source": meta.source}
     row.setdefault("width", meta.width)
     row.setdefault("height", meta.height)
     row["parameters"] = "" if strip else _parameters(meta)
@@ -144,10 +147,20 @@ def _manifest_files(rows: list[dict[str, Any]]) -> dict[str, bytes]:
     }
 
 
+def caption_font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The contact sheet's caption font: Pillow's own, at a size where a space still looks like one
+    (at 10 px its hinting squeezes word gaps to 2 px, and captions read as one long word)."""
+    try:
+        return ImageFont.load_default(CAPTION_SIZE)
+    except TypeError:  # Pillow < 10.1 has only the fixed bitmap font
+        return ImageFont.load_default()
+
+
 def contact_sheets(items: Sequence[tuple[Path, str]], cell: int = SHEET_CELL) -> list[bytes]:
     """Grid PNGs of (image, caption), at most ``SHEET_PER_PAGE`` images each."""
-    font = ImageFont.load_default()
-    caption_height = 28
+    font = caption_font()
+    line_height = CAPTION_SIZE + 3
+    caption_height = 2 * line_height + 4
     pages = []
     for start in range(0, len(items), SHEET_PER_PAGE):
         page = items[start:start + SHEET_PER_PAGE]
@@ -160,17 +173,27 @@ def contact_sheets(items: Sequence[tuple[Path, str]], cell: int = SHEET_CELL) ->
             try:
                 with Image.open(path) as image:
                     image.draft("RGB", (cell, cell))
-                    thumb = image.convert("RGB")
-                    thumb.thumbnail((cell - 8, cell - 8))
+                    thumb = _fit(image.convert("RGB"), cell - 8)
                 sheet.paste(thumb, (x + (cell - thumb.width) // 2, y + (cell - thumb.height) // 2))
             except OSError:
                 draw.rectangle((x + 4, y + 4, x + cell - 4, y + cell - 4), outline=(120, 40, 40))
             for line_no, line in enumerate(_wrap(caption, font, cell - 6)[:2]):
-                draw.text((x + 3, y + cell + 2 + line_no * 12), line, fill=(220, 220, 220), font=font)
+                draw.text((x + 3, y + cell + 2 + line_no * line_height), line, fill=(220, 220, 220), font=font)
         buffer = io.BytesIO()
         sheet.save(buffer, format="PNG")
         pages.append(buffer.getvalue())
     return pages
+
+
+def _fit(image: Image.Image, side: int) -> Image.Image:
+    """Into ``side``×``side``: a small image enlarged by a whole factor, its pixels kept sharp; a big one
+    shrunk smoothly."""
+    longest = max(image.size)
+    if longest * 2 <= side:
+        factor = side // longest
+        return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
+    image.thumbnail((side, side))
+    return image
 
 
 def _wrap(text: str, font: ImageFont.ImageFont, width: int) -> list[str]:

@@ -271,6 +271,11 @@ def recipe_from_image_file(path: Path | str, models: Iterable[ModelInfo] | None 
     is missing. Raises ``MetadataError`` with a message for the user when the file has no usable
     settings.
     """
+    return settings_from_image_file(path, models)[0]
+
+
+def settings_from_image_file(path: Path | str, models: Iterable[ModelInfo] | None = None) -> tuple[Recipe, ImageMetadata]:
+    """``recipe_from_image_file``, and all that was read (``unknown``: what has no control here)."""
     meta = read_metadata(path)
     if not meta.ok:
         reason = "; ".join(meta.errors) or "no generation settings were found"
@@ -281,4 +286,4 @@ def recipe_from_image_file(path: Path | str, models: Iterable[ModelInfo] | None 
         raise MetadataError(f"{Path(path).name}: the settings are incomplete ({exc})") from exc
     if models is not None:
         recipe = recipe.with_(model_id=match_model_id(recipe.model.id, models) or recipe.model.id)
-    return recipe
+    return recipe, meta

@@ -106,6 +106,9 @@ class Query:
     favourites_only: bool = False
 
 
+_SEARCHED = ("prompt", "negative_prompt", "model_id", "model_name")
+
+
 def fts_query(text: str) -> str:
     """User words as an FTS5 query: every word must appear (as a prefix), quotes made harmless."""
     words = re.findall(r"\w+", text, flags=re.UNICODE)
@@ -320,11 +323,13 @@ class GalleryStore:
         if image_id is not None:
             where.append("images.id = ?")
             args.append(image_id)
-        match = fts_query(query.text)
-        if match:
-            sql += " JOIN images_fts ON images_fts.rowid = images.id"
-            where.append("images_fts MATCH ?")
-            args.append(match)
+        for word in re.findall(r"\w+", query.text, flags=re.UNICODE):
+            # a word matches anywhere in a word ("eart" finds "heart"); the full-text index adds
+            # case folding beyond ASCII for words that start the same
+            like = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append("(images.id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?) OR "
+                         + " OR ".join(f"images.{c} LIKE ? ESCAPE '\\'" for c in _SEARCHED) + ")")
+            args.extend([fts_query(word), *[like] * len(_SEARCHED)])
         if query.model_id:
             where.append("images.model_id = ?")
             args.append(query.model_id)

@@ -60,6 +60,7 @@ class BackendBridge(QThread):
     state_changed = Signal(str)  # a short text for the status bar: "Loading model …", "Ready"
     engine_ready = Signal(str)  # where jobs run, e.g. "CPU, fp32"
     engine_error = Signal(str)  # the backend cannot run jobs as set up (e.g. an unavailable device)
+    accelerators_known = Signal(object)  # tuple of the GPU kinds the backend can use ("cuda", "mps"); () for none
     job_started = Signal(str)
     progress = Signal(str, int, int, float, float)  # job id, step, total, it/s, seconds left
     preview = Signal(str, QImage)
@@ -153,6 +154,8 @@ class BackendBridge(QThread):
 
     def _status(self, event: Status) -> None:
         self.state_changed.emit(event.text)
+        if event.accelerators is not None:
+            self.accelerators_known.emit(tuple(event.accelerators))
         if event.state == "ready" and event.placement:
             self.engine_ready.emit(event.placement)
         elif event.state == "error":

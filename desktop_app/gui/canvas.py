@@ -15,12 +15,15 @@ from PySide6.QtWidgets import (
 
 
 class _ImageView(QWidget):
-    """Paints one pixmap, scaled to fit (smoothly: small images are upscaled a lot) or at 1:1."""
+    """Paints one pixmap, scaled to fit or at 1:1. A ``sharp`` image (a finished picture) smaller
+    than half the view is enlarged by a whole factor, each pixel a crisp square; a blurry small
+    preview (a latent map) is smoothed instead."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.pixmap = QPixmap()
         self.fit = True
+        self.sharp = True
         self.placeholder = "Type a prompt and press Generate (Ctrl+Enter)"
         self._scaled = QPixmap()
         self._scaled_key: tuple | None = None
@@ -32,9 +35,19 @@ class _ImageView(QWidget):
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt naming
         return QSize(512, 512) if self.fit or self.pixmap.isNull() else self.pixmap.size()
 
+    def zoom(self) -> int:
+        """The whole enlargement of a sharp small image in fit mode; 0 when it is scaled freely."""
+        if not (self.fit and self.sharp) or self.pixmap.isNull():
+            return 0
+        factor = min(self.width() / self.pixmap.width(), self.height() / self.pixmap.height())
+        return int(factor) if factor >= 2 else 0
+
     def target_rect(self) -> QRect:
         size = self.pixmap.size()
-        if self.fit:
+        zoom = self.zoom()
+        if zoom:
+            size = size * zoom
+        elif self.fit:
             size = size.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
         return QRect(QPoint((self.width() - size.width()) // 2, (self.height() - size.height()) // 2), size)
 
@@ -45,7 +58,14 @@ class _ImageView(QWidget):
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
             return
         target = self.target_rect()
-        if target.width() > 2 * self.pixmap.width():
+        if self.zoom():
+            key = (self.pixmap.cacheKey(), target.size().toTuple(), "sharp")
+            if self._scaled_key != key:
+                self._scaled = self.pixmap.scaled(target.size(), Qt.AspectRatioMode.IgnoreAspectRatio,
+                                                  Qt.TransformationMode.FastTransformation)
+                self._scaled_key = key
+            painter.drawPixmap(target.topLeft(), self._scaled)
+        elif target.width() > 2 * self.pixmap.width():
             # a big upscale (a latent-sized preview, a small model's image): filter it properly once,
             # instead of the paint engine's per-pixel bilinear lookup, which looks blocky at 8×+
             key = (self.pixmap.cacheKey(), target.size().toTuple())
@@ -79,9 +99,11 @@ class PreviewCanvas(QScrollArea):
         self.is_preview = False
         self.frames_shown = 0
 
-    def show_image(self, image: QImage, *, preview: bool = False) -> None:
+    def show_image(self, image: QImage, *, preview: bool = False, sharp: bool | None = None) -> None:
+        """``sharp`` (default: not a preview): show a small image's pixels as crisp squares."""
         self.image = image
         self.is_preview = preview
+        self.view.sharp = not preview if sharp is None else sharp
         self.view.pixmap = QPixmap.fromImage(image)
         self.view.new_frame = True
         self.view.setToolTip("" if preview else f"{image.width()}×{image.height()} px")

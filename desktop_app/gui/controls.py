@@ -13,11 +13,9 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -37,7 +35,9 @@ from desktop_app.core.recipe import (
 )
 from desktop_app.core.schedulers import SCHEDULERS
 from desktop_app.gui.add_on_picker import AddOnPicker, VaeChoice, insert_text
-from desktop_app.gui.widgets import FieldError, PromptEdit, SliderSpin
+from desktop_app.gui.prompt_help import PromptHelp, UnknownWordHighlighter, unknown_words
+from desktop_app.gui.tokens import TokenCounter
+from desktop_app.gui.widgets import FieldError, LimitedDoubleSpinBox, LimitedSpinBox, PromptEdit, SliderSpin
 
 RANDOM_SEED = -1
 # Recipe fields (flat names) the panel has controls for; any other field of a restored recipe (e.g.
@@ -138,19 +138,17 @@ class ParametersPanel(QWidget):
         self.target_colour.setToolTip("The colour the classifier steers towards")
         self.target_shape = QComboBox()
         self.target_shape.setToolTip("The shape the classifier steers towards")
-        self.classifier_scale = QDoubleSpinBox()
+        self.classifier_scale = LimitedDoubleSpinBox()
         self.classifier_scale.setRange(0.0, MAX_CLASSIFIER_SCALE)
         self.classifier_scale.setSingleStep(0.5)
         self.classifier_scale.setToolTip("Classifier guidance scale s")
-        self.classifier_row = QWidget()
+        self.classifier_row = QWidget()  # the target on one row, its scale on the next: both fit a narrow panel
         row = QHBoxLayout(self.classifier_row)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.target_colour, 1)
         row.addWidget(self.target_shape, 1)
-        row.addWidget(QLabel("scale"))
-        row.addWidget(self.classifier_scale)
 
-        self.seed = QDoubleSpinBox()
+        self.seed = LimitedDoubleSpinBox()
         self.seed.setDecimals(0)
         self.seed.setRange(RANDOM_SEED, MAX_SEED)
         self.seed.setSpecialValueText("Random")
@@ -178,7 +176,7 @@ class ParametersPanel(QWidget):
 
         self.size = QComboBox()
         self.size.setToolTip("Image size; the model's native size works best")
-        self.width_box, self.height_box = QSpinBox(), QSpinBox()
+        self.width_box, self.height_box = LimitedSpinBox(), LimitedSpinBox()
         for box, what in ((self.width_box, "Width"), (self.height_box, "Height")):
             box.setRange(1, 8192)
             box.setSuffix(" px")
@@ -191,10 +189,10 @@ class ParametersPanel(QWidget):
         row.addWidget(QLabel("×"))
         row.addWidget(self.height_box)
 
-        self.batch_size = QSpinBox()
+        self.batch_size = LimitedSpinBox()
         self.batch_size.setRange(1, MAX_BATCH)
         self.batch_size.setToolTip("Images made together in one run (uses more memory)")
-        self.batch_count = QSpinBox()
+        self.batch_count = LimitedSpinBox()
         self.batch_count.setRange(1, 100)
         self.batch_count.setToolTip("Runs queued one after another (seed + batch size each time when the seed is fixed)")
         batch_row = QWidget()
@@ -224,11 +222,14 @@ class ParametersPanel(QWidget):
         form.addRow("", self._error("guidance.scale"))
         form.addRow("Mode", self.guidance_mode)
         form.addRow("Target", self.classifier_row)
+        form.addRow("Strength", self.classifier_scale)
+        form.addRow("", self._build_classifier_hint())
         form.addRow("", self._error("guidance.classifier_target", "guidance.classifier_scale"))
         form.addRow("S&eed", seed_row)
         form.addRow("", self._error("output.seed"))
         form.addRow("Si&ze", self.size)
         form.addRow("", self.custom_row)
+        form.addRow("", self._build_native_size_button())
         form.addRow("", self._error("output.width", "output.height"))
         form.addRow("&Batch", batch_row)
         form.addRow("", self._error("output.batch_size"))
@@ -240,10 +241,14 @@ class ParametersPanel(QWidget):
         prompt_row.addWidget(self.add_ons_button)
         layout.addLayout(prompt_row)
         layout.addWidget(self.prompt)
+        layout.addWidget(self._build_prompt_help())
         layout.addWidget(QLabel("&Negative prompt", buddy=self.negative))
         layout.addWidget(self.negative)
         layout.addLayout(form)
         layout.addStretch(1)
+        for combo in self.findChildren(QComboBox):  # a long model or item name never widens the panel
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(6)
         self._update_visibility()
 
     def _connect(self) -> None:
@@ -260,9 +265,93 @@ class ParametersPanel(QWidget):
         self.size.currentIndexChanged.connect(self._on_size)
         self.vae.chosen.connect(self._on_change)
         self.add_ons_button.clicked.connect(self.open_add_on_picker)
+        self._say_when_clamped()
         self.dice.clicked.connect(lambda: self.seed.setValue(random.randint(0, MAX_SEED - MAX_BATCH)))
         self.reuse.clicked.connect(lambda: self.last_seed is not None and self.seed.setValue(self.last_seed))
         self.random_seed.clicked.connect(lambda: self.seed.setValue(RANDOM_SEED))
+
+    def _say_when_clamped(self) -> None:
+        """A typed value pulled into range is said so under its field, not changed without a word."""
+        boxes = {"sampling.steps": (self.steps.spin, "Steps"), "guidance.scale": (self.guidance.spin, "Guidance"),
+                 "sampling.eta": (self.eta.spin, "η"), "guidance.classifier_scale": (self.classifier_scale, "Strength"),
+                 "output.seed": (self.seed, "Seed"), "output.width": (self.width_box, "Width"),
+                 "output.height": (self.height_box, "Height"), "output.batch_size": (self.batch_size, "Batch size")}
+        for field, (box, what) in boxes.items():
+            box.setProperty("what", what)
+            box.clamped.connect(self._errors[field].show_note)
+        self.batch_count.setProperty("what", "Batch count")
+        self.batch_count.clamped.connect(self._errors["output.batch_size"].show_note)
+
+    # ---- one-click fixes ------------------------------------------------------------------------
+    def _build_classifier_hint(self) -> QWidget:
+        """Classifier guidance steers best alone: say so, and offer to set that up."""
+        self.classifier_hint = QWidget()
+        row = QHBoxLayout(self.classifier_hint)
+        row.setContentsMargins(0, 0, 0, 0)
+        text = QLabel("Works best with an empty prompt and guidance 1, so the classifier alone steers.")
+        text.setObjectName("hint")
+        text.setWordWrap(True)
+        self.classifier_setup = QToolButton()
+        self.classifier_setup.setText("Set that")
+        self.classifier_setup.setToolTip("Empty the prompt and set guidance to 1 (classifier-free guidance off)")
+        self.classifier_setup.clicked.connect(self._set_up_for_classifier)
+        row.addWidget(text, 1)
+        row.addWidget(self.classifier_setup, 0, Qt.AlignmentFlag.AlignTop)
+        return self.classifier_hint
+
+    def _set_up_for_classifier(self) -> None:
+        self.prompt.clear()
+        self.guidance.setValue(1.0)
+
+    def _build_native_size_button(self) -> QToolButton:
+        """After restoring another tool's image, its size is rarely this model's: one click fixes it."""
+        self.native_size_button = QToolButton()
+        self.native_size_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.native_size_button.clicked.connect(self.use_native_size)
+        return self.native_size_button
+
+    def _off_native_size(self) -> tuple[int, int] | None:
+        """The model's native size when a custom size other than it is set."""
+        info = self.model_info()
+        if info is None or self.size.currentData() is not None:
+            return None
+        native = tuple(info.native_size)
+        return native if (self.width_box.value(), self.height_box.value()) != native else None
+
+    def use_native_size(self) -> None:
+        info = self.model_info()
+        if info is not None:
+            self._select_size(*info.native_size)
+
+    # ---- what the prompt box says as the user types ----------------------------------------------
+    def _build_prompt_help(self) -> PromptHelp:
+        """The token count and, for a model that declares its words, those words and the unknown ones."""
+        self.prompt_help = PromptHelp()
+        self.token_counter = TokenCounter()
+        self._highlighters = [UnknownWordHighlighter(edit.document()) for edit in (self.prompt, self.negative)]
+        self.prompt_help.word_chosen.connect(self._insert_word)
+        self.prompt_help.hide()
+        return self.prompt_help
+
+    def _update_prompt_help(self, model_changed: bool = False) -> None:
+        info = self.model_info()
+        vocabulary = frozenset(w.casefold() for w in info.vocabulary) if info else frozenset()
+        if model_changed or self.prompt_help.vocabulary != (info.vocabulary if info else ()):
+            self.prompt_help.set_model(info.name if info else "", info.vocabulary if info else ())
+            for highlighter in self._highlighters:
+                highlighter.set_vocabulary(vocabulary)
+        self.prompt_help.show_state(self.token_counter.count(info, self.prompt.text()), self.unknown_words())
+
+    def unknown_words(self) -> list[str]:
+        """The prompt's words the chosen model does not know (empty when it declares no vocabulary)."""
+        info = self.model_info()
+        return unknown_words(self.prompt.text(), frozenset(w.casefold() for w in info.vocabulary) if info else frozenset())
+
+    def _insert_word(self, word: str) -> None:
+        cursor = self.prompt.textCursor()
+        before = self.prompt.toPlainText()[:cursor.position()]
+        cursor.insertText(("" if not before or before.endswith(" ") else " ") + word + " ")
+        self.prompt.setFocus()
 
     # ---- models -------------------------------------------------------------------------------
     def set_models(self, discovery: ModelCatalog, preferred: str | None = None) -> None:
@@ -298,6 +387,7 @@ class ParametersPanel(QWidget):
         self.vae.set_model(info)
         if self.add_on_picker is not None:
             self.add_on_picker.fill(self._catalog, info)
+        self._update_prompt_help(model_changed=True)
         self._on_change()
 
     def _fill_sizes(self, info: ModelInfo | None) -> None:
@@ -445,16 +535,24 @@ class ParametersPanel(QWidget):
             self.variance: bool(spec and spec.takes_variance),
             self.guidance_mode: classifier,
             self.classifier_row: classifier and self.guidance_mode.currentData() == "classifier",
+            self.classifier_scale: classifier and self.guidance_mode.currentData() == "classifier",
+            self.classifier_hint: (classifier and self.guidance_mode.currentData() == "classifier"
+                                   and (bool(self.prompt.text().strip()) or self.guidance.value() != 1.0)),
+            self.native_size_button: self._off_native_size() is not None,
             self.custom_row: self.size.currentData() is None,
             self.vae: self.vae.choices() > 0 or bool(self.vae.name()),
         }
         for widget, visible in rows.items():
             self.form.setRowVisible(widget, visible)
+        native = self._off_native_size()
+        if native is not None:
+            self.native_size_button.setText(f"Use the model's native size, {native[0]}×{native[1]}")
 
     def _on_change(self, *_: object) -> None:
         if self._restoring:
             return
         self._update_visibility()
+        self._update_prompt_help()
         info = self.model_info()
         problems = self.recipe().validate(info)
         if not self.model.count():

@@ -26,9 +26,11 @@ from PySide6.QtWidgets import (
 
 from desktop_app import __version__
 from desktop_app.core import paths
-from desktop_app.core.settings import DEVICES, PRECISIONS, PREVIEW_MODES, THEMES, Settings
+from desktop_app.core.settings import DEVICES, PRECISIONS, PREVIEW_SETTINGS, THEMES, Settings
 
-PREVIEW_LABELS = {"latent": "Fast (latent → RGB)", "vae": "Full decode (slower)", "off": "Off"}
+PREVIEW_LABELS = {"auto": "Automatic (full decode for small models)", "latent": "Fast (latent → RGB)",
+                  "vae": "Full decode (slower)", "off": "Off"}
+NO_GPU = "Needs a GPU; PyTorch sees no GPU on this machine (no CUDA, no Apple MPS)"
 
 
 def first_run_text() -> str:
@@ -75,14 +77,17 @@ class AboutDialog(QDialog):
 class SettingsDialog(QDialog):
     """Edits a copy of the settings; ``result_settings()`` returns it after Accept."""
 
-    def __init__(self, settings: Settings, parent: QWidget | None = None):
+    def __init__(self, settings: Settings, parent: QWidget | None = None, *, gpu: bool | None = None):
+        """``gpu``: whether the backend can use a GPU (None: not known yet); without one the
+        GPU-only options are shown disabled, with the reason."""
         super().__init__(parent)
         self.setWindowTitle("Settings")
-        self._settings = dataclasses.replace(settings, extra_model_dirs=list(settings.extra_model_dirs))
+        self._settings = dataclasses.replace(settings, extra_model_dirs=list(settings.extra_model_dirs),
+                                             export_choices=dict(settings.export_choices))
         self.device = self._combo(DEVICES, settings.device, "Where the model runs; auto picks CUDA, then Apple MPS, then the CPU")
         self.precision = self._combo(PRECISIONS, settings.precision, "auto: fp16 on a GPU, fp32 on the CPU")
         self.preview = QComboBox()
-        for key in PREVIEW_MODES:
+        for key in PREVIEW_SETTINGS:
             self.preview.addItem(PREVIEW_LABELS[key], key)
         self.preview.setCurrentIndex(self.preview.findData(settings.preview_mode))
         self.preview.setToolTip("Live previews while the image forms; the fast preview costs almost nothing")
@@ -121,6 +126,8 @@ class SettingsDialog(QDialog):
         self.low_vram.setToolTip("Keeps each part of the model on the GPU only while it runs and decodes in tiles. "
                                  "It also turns on by itself, for the model in use, when the GPU runs out of memory")
 
+        if gpu is False:
+            self._without_gpu()
         form = QFormLayout()
         form.addRow("&Device", self.device)
         form.addRow("&Precision", self.precision)
@@ -139,6 +146,15 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(buttons)
+
+    def _without_gpu(self) -> None:
+        for box in (self.fast_mode, self.low_vram):
+            box.setEnabled(False)
+            box.setToolTip(f"{NO_GPU}. {box.toolTip()}")
+        for name in ("cuda", "mps"):
+            item = self.device.model().item(self.device.findText(name))
+            item.setEnabled(False)
+            item.setToolTip(NO_GPU)
 
     @staticmethod
     def _combo(choices: tuple[str, ...], current: str, tip: str) -> QComboBox:

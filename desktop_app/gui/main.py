@@ -111,6 +111,13 @@ def _arrange_screenshot(window, args) -> None:
         taken.append(True)
         if args.tab == "gallery":
             window.tabs.setCurrentIndex(window.tabs.count() - 1)
+            if window.gallery is not None and window.gallery.model.rowCount():
+                window.gallery.select_row(0)
+            QTimer.singleShot(1500, grab)  # the thumbnails load on worker threads
+        else:
+            grab()
+
+    def grab() -> None:
         QApplication.instance().processEvents()
         path = Path(args.screenshot)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QDockWidget
 
 if TYPE_CHECKING:
     from desktop_app.gui.window import MainWindow
+
+
+def with_platform_keys(key: str, standard: QKeySequence.StandardKey) -> list[QKeySequence]:
+    """``key`` everywhere, plus the platform's own for ``standard``: X11 desktops have none for
+    Preferences or Quit, so Qt's list is empty there and the menu entry would have no key."""
+    keys = [QKeySequence(key)]
+    keys += [k for k in QKeySequence.keyBindings(standard) if k not in keys]
+    return keys
 
 
 def build_menus(window: MainWindow) -> None:
@@ -36,10 +44,11 @@ def build_menus(window: MainWindow) -> None:
                                "you can also drop an image onto the window"))
     file_menu.addAction(action("Open &output folder", window.open_output_folder, None, "Show the saved images"))
     file_menu.addAction(action("Re&scan models", window.refresh_models, "F5", "Look for new model folders"))
-    file_menu.addAction(action("&Settings…", window.open_settings, QKeySequence.StandardKey.Preferences,
+    file_menu.addAction(action("&Settings…", window.open_settings,
+                               with_platform_keys("Ctrl+,", QKeySequence.StandardKey.Preferences),
                                "Device, previews, folders, theme"))
     file_menu.addSeparator()
-    file_menu.addAction(action("&Quit", window.close, QKeySequence.StandardKey.Quit))
+    file_menu.addAction(action("&Quit", window.close, with_platform_keys("Ctrl+Q", QKeySequence.StandardKey.Quit)))
 
     models = window.menuBar().addMenu("&Models")
     models.addAction(action("Model &manager…", lambda: window.model_tools.open_manager(), "Ctrl+M",
@@ -50,13 +59,17 @@ def build_menus(window: MainWindow) -> None:
                             "Use the models of AUTOMATIC1111/Forge, ComfyUI, InvokeAI or a Hugging Face cache in place"))
 
     view = window.menuBar().addMenu("&View")
-    window.fit_action = action("&Fit to window", lambda checked: window.canvas.set_fit(checked), "Ctrl+0",
-                               "Scale the image to the window")
-    window.fit_action.setCheckable(True)
+    # Ctrl+0 always fits and Ctrl+1 always shows pixels 1:1, as in image viewers: neither toggles
+    window.fit_action = action("&Fit to window", lambda: window.canvas.set_fit(True), "Ctrl+0",
+                               "Scale the image to the window (small images by whole steps, pixel-sharp)")
+    window.actual_size_action = action("&Actual size (1:1)", lambda: window.canvas.set_fit(False), "Ctrl+1",
+                                       "One image pixel per screen pixel")
+    zoom = QActionGroup(window)
+    for act in (window.fit_action, window.actual_size_action):
+        act.setCheckable(True)
+        zoom.addAction(act)
+        view.addAction(act)
     window.fit_action.setChecked(True)
-    view.addAction(window.fit_action)
-    view.addAction(action("&Actual size (1:1)", lambda: window.fit_action.setChecked(False) or window.canvas.set_fit(False),
-                          "Ctrl+1"))
     view.addAction(action("&Gallery", lambda: window.tabs.setCurrentIndex(window.tabs.count() - 1), "Ctrl+G",
                           "Every image saved so far"))
     view.addSeparator()

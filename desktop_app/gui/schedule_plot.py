@@ -56,7 +56,10 @@ class NoiseSchedulePlot(QWidget):
         faint.setAlpha(70)
         metrics = painter.fontMetrics()
         line = metrics.height()
-        plot = QRectF(34, line + 8, max(self.width() - 34 - 40, 10), max(self.height() - 3 * line - 22, 10))
+        legend = self.legend_rects()
+        legend_rows = len({round(r.top()) for r in legend}) or 1
+        plot = QRectF(34, line + 8, max(self.width() - 34 - 40, 10),
+                      max(self.height() - (2 + legend_rows) * line - 22, 10))
         if self.alphas is None:
             painter.setPen(self.palette().placeholderText().color())
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Noise schedule: computing…")
@@ -105,12 +108,36 @@ class NoiseSchedulePlot(QWidget):
             painter.drawEllipse(point(t, float(np.interp(t, ts, self.alphas))), 6, 6)
 
         painter.setPen(Qt.PenStyle.NoPen)
-        legend_y = plot.bottom() + line + 4
-        x = plot.left()
-        for label, colour in (("ᾱₜ", ALPHA_COLOUR), ("βₜ (right scale)", BETA_COLOUR), (f"{len(self.visited)} visited t", VISIT_COLOUR)):
+        for rect, (label, colour) in zip(legend, self._legend_items(), strict=True):
             painter.setBrush(colour)
-            painter.drawRect(QRectF(x, legend_y + line / 2 - 4, 10, 8))
+            painter.drawRect(QRectF(rect.left(), rect.top() + line / 2 - 4, 10, 8))
             painter.setPen(text)
-            painter.drawText(QPointF(x + 14, legend_y + metrics.ascent()), label)
+            painter.drawText(QPointF(rect.left() + 14, rect.top() + metrics.ascent()), label)
             painter.setPen(Qt.PenStyle.NoPen)
-            x += 22 + metrics.horizontalAdvance(label)
+
+    def _legend_items(self) -> list[tuple[str, QColor]]:
+        visited = len(self.visited) if self.visited is not None else 0
+        return [("ᾱₜ", ALPHA_COLOUR), ("βₜ (right scale)", BETA_COLOUR), (f"{visited} visited t", VISIT_COLOUR)]
+
+    def legend_rects(self) -> list[QRectF]:
+        """Where each legend entry goes: along the bottom, wrapping onto a second row when the
+        dock is narrow, so no entry is cut off."""
+        metrics = self.fontMetrics()
+        line = metrics.height()
+        widths = [14 + metrics.horizontalAdvance(label) for label, _ in self._legend_items()]
+        rows: list[list[float]] = [[]]
+        x, right = 34.0, self.width() - 4.0
+        for width in widths:
+            if rows[-1] and x + width > right:
+                rows.append([])
+                x = 34.0 if width + 34 <= right else 4.0
+            rows[-1].append(width)
+            x += width + 8
+        top = self.height() - len(rows) * line - 4
+        rects: list[QRectF] = []
+        for k, row in enumerate(rows):
+            x = 34.0 if sum(row) + 8 * (len(row) - 1) + 34 <= right else 4.0
+            for width in row:
+                rects.append(QRectF(x, top + k * line, width, line))
+                x += width + 8
+        return rects

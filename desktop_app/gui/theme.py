@@ -31,6 +31,7 @@ QLabel#hint { color: palette(placeholder-text); }
 QFrame#messageBar { border-radius: 4px; padding: 2px; }
 QFrame#messageBar[kind="error"] { background: rgba(229, 72, 77, 0.18); }
 QFrame#messageBar[kind="info"] { background: rgba(59, 130, 246, 0.16); }
+QFrame#messageBar[kind="warning"] { background: rgba(245, 158, 11, 0.20); }
 QPushButton#generate { font-weight: bold; padding: 6px 18px; }
 """
 

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
-    QLabel,
     QMainWindow,
     QProgressBar,
     QPushButton,
@@ -30,22 +29,25 @@ from PySide6.QtWidgets import (
 
 from desktop_app.backend.protocol import Backend
 from desktop_app.core.events import JobSummary
-from desktop_app.core.models import ModelCatalog
+from desktop_app.core.models import ModelCatalog, ModelInfo
 from desktop_app.core.options import RunOptions
 from desktop_app.core.recipe import MAX_SEED, Recipe
-from desktop_app.core.settings import Settings
+from desktop_app.core.settings import SMALL_PREVIEW_AREA, Settings
 from desktop_app.gallery.library import Library
 from desktop_app.gui import theme
 from desktop_app.gui.bridge import BackendBridge
 from desktop_app.gui.canvas import PreviewCanvas, ThumbnailStrip
 from desktop_app.gui.controls import ParametersPanel
 from desktop_app.gui.dialogs import AboutDialog, SettingsDialog, first_run_text
+from desktop_app.gui.gallery.details import plain_note
 from desktop_app.gui.icon import app_icon
 from desktop_app.gui.menus import build_menus
 from desktop_app.gui.messages import MessageArea
 from desktop_app.gui.model_manager import install_model_tools
+from desktop_app.gui.notify import QueueNotifier
 from desktop_app.gui.queue_view import JobQueueView
 from desktop_app.gui.schedule_plot import NoiseSchedulePlot
+from desktop_app.gui.widgets import ElidedLabel
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +55,15 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
-def run_options(settings: Settings) -> RunOptions:
-    """How the window's jobs run, from the settings (never part of an image's recipe)."""
-    return RunOptions(device=settings.device, precision=settings.precision, preview=settings.preview_mode,
+def run_options(settings: Settings, model: ModelInfo | None = None) -> RunOptions:
+    """How the window's jobs run, from the settings (never part of an image's recipe). The "auto"
+    preview is a full decode for a small model (the built-in 64×64 one: it costs nothing there)
+    and the latent map otherwise."""
+    preview = settings.preview_mode
+    if preview == "auto":
+        small = model is not None and model.native_size[0] * model.native_size[1] <= SMALL_PREVIEW_AREA
+        preview = "vae" if small else "latent"
+    return RunOptions(device=settings.device, precision=settings.precision, preview=preview,
                       preview_max_fps=settings.preview_max_fps, fast=settings.fast_mode, low_vram=settings.low_vram)
 
 
@@ -84,6 +92,12 @@ class MainWindow(QMainWindow):
         self.running_job: str | None = None
         self.device_text = ""
         self._closing = False
+        self._focused_once = False
+        self._state_before_gallery: QByteArray | None = None
+        self.open_url = QDesktopServices.openUrl  # a test replaces it: a machine may have no URL launcher
+        self.gpu_available: bool | None = None  # what the backend said once it started
+        self.notifier = QueueNotifier(self)
+        self._unknown_words_accepted = ""  # a prompt the user chose to generate despite unknown words
         self._start_engine = start_engine
         self._build_central()
         self._build_docks()
@@ -142,7 +156,7 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.messages)
         layout.addWidget(self.canvas, 1)
-        self.image_info = QLabel()
+        self.image_info = ElidedLabel()  # a saved file's whole path would make the window wider than a laptop
         self.image_info.setObjectName("hint")
         self.image_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.image_info)
@@ -152,7 +166,7 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(create, "&Create")
         self.setCentralWidget(self.tabs)
-        self.state_label = QLabel()
+        self.state_label = ElidedLabel()
         self.batch_strip.image_selected.connect(self._show_saved)
 
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -173,7 +187,7 @@ class MainWindow(QMainWindow):
         self.queue_dock = self._dock("Queue", "queue", self.queue, Qt.DockWidgetArea.RightDockWidgetArea)
         self.schedule_plot = NoiseSchedulePlot()
         self.schedule_dock = self._dock("Noise schedule", "schedule", self.schedule_plot, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.session_strip = ThumbnailStrip(84)
+        self.session_strip = ThumbnailStrip(64)
         self.session_strip.setToolTip("Everything made in this session: click one to show it")
         self.session_dock = self._dock("This session", "session", self.session_strip, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.session_strip.image_selected.connect(self._show_saved)
@@ -196,6 +210,9 @@ class MainWindow(QMainWindow):
         self._hidden_for_gallery: list[QDockWidget] = []
         self.tabs.currentChanged.connect(self._on_tab)
         self.gallery.use_settings.connect(self.use_settings)
+        self.gallery.not_restored.connect(lambda text: self.messages.show_message(text, "info"))
+        self.gallery.export_memory = dict(self.settings.export_choices)
+        self.gallery.export_chosen.connect(self._remember_export)
         self.gallery.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
     def _build_actions(self) -> None:
@@ -213,6 +230,7 @@ class MainWindow(QMainWindow):
         b = self.bridge
         b.state_changed.connect(self._on_engine_state)
         b.engine_ready.connect(self._on_engine_ready)
+        b.accelerators_known.connect(lambda found: setattr(self, "gpu_available", bool(found)))
         b.engine_error.connect(lambda text: self.messages.show_message(text))
         b.job_started.connect(self._on_started)
         b.progress.connect(self._on_progress)
@@ -225,6 +243,8 @@ class MainWindow(QMainWindow):
         b.job_failed.connect(self._on_failed)
         b.job_cancelled.connect(self._on_cancelled)
         self.queue.cancel_requested.connect(b.cancel)
+        self.queue.resubmit.connect(self.resubmit)
+        self.queue.use_settings.connect(lambda job_id: self.use_settings(self.queue.recipe(job_id) or Recipe.of("")))
 
     def start_engine(self) -> None:
         if not self.bridge.isRunning() and not self._closing:
@@ -253,11 +273,12 @@ class MainWindow(QMainWindow):
         """Queue ``batch count`` jobs with the current parameters; returns their ids."""
         if not self.generate_button.isEnabled():
             return []
+        if not self._unknown_words_answered():
+            return []
         recipe = self.panel.recipe()
         self.settings.last_request = recipe.flat()
         self.settings.batch_count = self.panel.batch_count.value()
         self.save_settings()
-        options = run_options(self.settings)
         seed, batch = recipe.output.seed, recipe.output.batch_size
         ids = []
         for k in range(self.panel.batch_count.value()):
@@ -266,14 +287,49 @@ class MainWindow(QMainWindow):
                 if seed + k * batch + batch - 1 > MAX_SEED:
                     break
                 r = recipe.with_(seed=seed + k * batch)
-            job_id = self.bridge.submit(r, options, self.settings.output_path)
-            self.requests[job_id] = r
-            self.job_options[job_id] = options
-            self.queue.add(job_id, r)
-            ids.append(job_id)
+            ids.append(self._queue_job(r))
+        return ids
+
+    def _unknown_words_answered(self) -> bool:
+        """False (and a question shown) when the prompt has words the model does not know and the
+        user has not said to go ahead with this prompt."""
+        unknown = self.panel.unknown_words()
+        text = self.panel.prompt.text()
+        if not unknown or text == self._unknown_words_accepted:
+            return True
+        info = self.panel.model_info()
+        name = info.name if info else "The model"
+        bar = self.messages.show_message(
+            f"{name} does not know {', '.join(unknown)}, so the picture will not show "
+            f"{'it' if len(unknown) == 1 else 'them'}. Its words are listed under the prompt (Words…).", "warning")
+        if not bar.property("asks"):
+            bar.setProperty("asks", True)
+
+            def anyway() -> None:
+                self._unknown_words_accepted = text
+                self.generate()
+
+            bar.add_button("Generate anyway", anyway)
+        return False
+
+    def resubmit(self, job_id: str) -> str | None:
+        """Queue a job's recipe again, as it was asked for (Retry, Duplicate in the queue)."""
+        recipe = self.queue.recipe(job_id)
+        if recipe is None or self._closing:
+            return None
+        new = self._queue_job(recipe)
+        self.queue.select(new)
+        return new
+
+    def _queue_job(self, recipe: Recipe) -> str:
+        options = run_options(self.settings, next((m for m in self.panel.models() if m.id == recipe.model.id), None))
+        job_id = self.bridge.submit(recipe, options, self.settings.output_path)
+        self.requests[job_id] = recipe
+        self.job_options[job_id] = options
+        self.queue.add(job_id, recipe)
         if not self.bridge.isRunning() and self._start_engine:
             self.start_engine()
-        return ids
+        return job_id
 
     def cancel_running(self) -> None:
         if self.running_job is not None:
@@ -297,6 +353,7 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, recipe.sampling.steps if recipe else 1)
         self.progress.setValue(0)
         self.progress.setFormat(f"Job {self.queue.label(job_id)}: preparing…")
+        self.notifier.job_started()
         options = self.job_options.get(job_id)
         if options is not None and options.preview == "off":
             self.canvas.clear()
@@ -311,13 +368,22 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, total)
         self.progress.setValue(step)
         self.progress.setFormat(format_progress(step, total, its, left))
+        self._show_progress_in_title(step, total)
         recipe = self.requests.get(job_id)
         if recipe is not None and self.schedule_plot.key == (recipe.sampling.scheduler, recipe.sampling.steps):
             self.schedule_plot.set_current_step(step)
 
+    def _show_progress_in_title(self, step: int, total: int) -> None:
+        """Seen from the taskbar or another window: how far the job is, and what waits."""
+        waiting = len(self.queue.job_ids("queued"))
+        more = f" (+{waiting} waiting)" if waiting else ""
+        self.setWindowTitle(f"{100 * step // max(total, 1)}%{more} · Diffuse Studio")
+
     def _on_preview(self, job_id: str, image: QImage) -> None:
         if job_id == self.running_job:
-            self.canvas.show_image(image, preview=True)
+            recipe = self.requests.get(job_id)
+            full = recipe is not None and image.width() >= (recipe.output.width or 0) > 0
+            self.canvas.show_image(image, preview=True, sharp=full)
             self.image_info.setText(f"Preview of job {self.queue.label(job_id)} (x̂₀ estimate, {image.width()}×{image.height()})")
 
     def _on_image(self, job_id: str, index: int, image: QImage, path: str) -> None:
@@ -337,8 +403,12 @@ class MainWindow(QMainWindow):
         self.canvas.show_image(image)
         self.image_info.setText(f"{image.width()}×{image.height()} · {path or 'not saved'}")
 
-    def _end(self, job_id: str, state: str, detail: str = "") -> None:
+    def _end(self, job_id: str, state: str, detail: str = "", images: int = 0) -> None:
         self.queue.set_state(job_id, state, detail)
+        idle = not self.queue.job_ids("queued", "running")
+        if idle:
+            self.setWindowTitle("Diffuse Studio")
+        self.notifier.job_ended(images, state == "failed", idle)
         self.schedule_plot.set_current_step(0)
         if job_id == self.running_job:
             self.running_job = None
@@ -350,7 +420,7 @@ class MainWindow(QMainWindow):
 
     def _on_finished(self, job_id: str, summary: JobSummary) -> None:
         seconds = summary.timings.get("total", 0.0)
-        self._end(job_id, "finished", f"{seconds:.1f} s")
+        self._end(job_id, "finished", f"{seconds:.1f} s", len(summary.seeds))
         self.requests[job_id] = summary.recipe
         if summary.seeds:
             self.panel.set_last_seed(summary.seeds[0])
@@ -397,14 +467,19 @@ class MainWindow(QMainWindow):
 
     def restore_from_image(self, path: str) -> bool:
         """Show an image file and put its settings (ours, A1111, ComfyUI, InvokeAI) in the controls."""
-        from desktop_app.gallery.metadata import MetadataError, recipe_from_image_file
+        from pathlib import Path
+
+        from desktop_app.gallery.metadata import MetadataError, settings_from_image_file
 
         try:
-            recipe = recipe_from_image_file(path, models=self.panel.models())
+            recipe, meta = settings_from_image_file(path, models=self.panel.models())
         except (MetadataError, OSError) as exc:
             self.messages.show_message(f"No settings could be read from that image: {exc}")
             return False
         self.use_settings(recipe)
+        if meta.unknown:
+            listed = "; ".join(f"{k}: {plain_note(v)}" for k, v in meta.unknown.items())
+            self.messages.show_message(f"From {Path(path).name}, not restored (no control here): {listed}", "info")
         image = QImage(path)
         if not image.isNull():
             self._show_saved(image, path)
@@ -430,16 +505,29 @@ class MainWindow(QMainWindow):
 
     def open_output_folder(self) -> None:
         folder = self.settings.output_path
-        folder.mkdir(parents=True, exist_ok=True)
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.messages.show_message(f"The output folder {folder} cannot be made ({exc.strerror or exc}); "
+                                       "choose another one in Settings.")
+            return
+        self._open_folder(folder, "the output folder")
 
     def open_log_folder(self) -> None:
         from desktop_app.core import paths
 
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.log_dir())))
+        self._open_folder(paths.log_dir(), "the log folder")
+
+    def _open_folder(self, folder, what: str) -> None:
+        """Open a folder in the file manager; where none is set up, say so and copy the path."""
+        if self.open_url(QUrl.fromLocalFile(str(folder))):
+            return
+        QApplication.clipboard().setText(str(folder))
+        self.messages.show_message(f"{what.capitalize()} could not be opened: no file manager is set up to open "
+                                   f"folders. Its path is copied to the clipboard: {folder}", "warning")
 
     def open_settings(self) -> None:
-        dialog = SettingsDialog(self.settings, self)
+        dialog = SettingsDialog(self.settings, self, gpu=self.gpu_available)
         dialog.setModal(True)
         dialog.accepted.connect(lambda: self.apply_settings(dialog.result_settings()))
         dialog.open()
@@ -454,9 +542,16 @@ class MainWindow(QMainWindow):
         theme.apply_theme(QApplication.instance(), new.theme)
         self.save_settings()
 
+    def _remember_export(self, choices: dict) -> None:
+        self.settings.export_choices = dict(choices)
+        self.save_settings()
+
     def show_first_run_hint(self) -> None:
+        """The welcome (once, however often Help → Getting started is chosen)."""
         bar = self.messages.show_message(first_run_text(), "info", "Got it")
-        bar.closed.connect(self._first_run_done)
+        if not bar.property("welcome"):
+            bar.setProperty("welcome", True)
+            bar.closed.connect(self._first_run_done)
 
     def _first_run_done(self) -> None:
         if not self.settings.first_run_done:
@@ -479,8 +574,9 @@ class MainWindow(QMainWindow):
         else:
             screen = self.screen().availableGeometry() if self.screen() else None
             width, height = 1360, 860
-            if screen is not None:
-                width, height = min(width, int(screen.width() * 0.95)), min(height, int(screen.height() * 0.92))
+            if screen is not None:  # most of a big screen, all but the edges of a laptop's
+                width = min(max(width, int(screen.width() * 0.7)), int(screen.width() * 0.95))
+                height = min(max(height, int(screen.height() * 0.75)), int(screen.height() * 0.92))
             self.resize(width, height)
         if not s.window_state:
             QTimer.singleShot(0, self._default_dock_sizes)  # once the window has its size
@@ -488,12 +584,17 @@ class MainWindow(QMainWindow):
             self.restoreState(QByteArray.fromBase64(s.window_state.encode()))
 
     def _on_tab(self, index: int) -> None:
-        """The gallery needs the room: the side docks step aside while it is shown."""
+        """The gallery needs the room: the side docks step aside while it is shown, and come back
+        exactly as they were (hiding and showing a dock alone lets the others' sizes drift)."""
         if index == 0:
-            for dock in self._hidden_for_gallery:
-                dock.show()
+            if self._state_before_gallery is not None:
+                for dock in self._hidden_for_gallery:
+                    dock.show()
+                self.restoreState(self._state_before_gallery)
             self._hidden_for_gallery = []
-        elif not self._hidden_for_gallery:
+            self._state_before_gallery = None
+        elif self._state_before_gallery is None:
+            self._state_before_gallery = self.saveState()
             self._hidden_for_gallery = [d for d in (self.queue_dock, self.schedule_dock, self.session_dock) if d.isVisible()]
             for dock in self._hidden_for_gallery:
                 dock.hide()
@@ -501,7 +602,13 @@ class MainWindow(QMainWindow):
     def _default_dock_sizes(self) -> None:
         self.resizeDocks([self.parameters_dock, self.queue_dock], [350, 340], Qt.Orientation.Horizontal)
         self.resizeDocks([self.queue_dock, self.schedule_dock], [150, 330], Qt.Orientation.Vertical)
-        self.resizeDocks([self.session_dock], [120], Qt.Orientation.Vertical)
+        self.resizeDocks([self.session_dock], [self.session_strip.height() + 4], Qt.Orientation.Vertical)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().showEvent(event)
+        if not self._focused_once:  # typing goes into the prompt from the first moment
+            self._focused_once = True
+            self.panel.prompt.setFocus(Qt.FocusReason.ActiveWindowFocusReason)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
         self._closing = True

@@ -141,3 +141,41 @@ def test_cancel_removes_partial_output_and_reports_progress(saved_images, tmp_pa
         export_images(saved_images, ExportOptions(tmp_path / "out"), progress=progress, cancel=cancel)
     assert seen == [(1, 5), (2, 5)]
     assert _files(tmp_path / "out") == []
+
+
+def test_the_manifest_lists_only_the_fields_that_apply(out_dir, tmp_path):
+    ddim = save_image(tiny_image(), make_request(prompt="ddim", scheduler="DDIM", eta=0.5), output_dir=out_dir)
+    ddpm = save_image(tiny_image(), make_request(prompt="ddpm", scheduler="DDPM", ddpm_variance="fixed_large"),
+                      output_dir=out_dir)
+    result = export_images([ddim, ddpm], ExportOptions(tmp_path / "m", manifest=True))
+    first, second = json.loads((result.destination / "manifest.json").read_text())["images"]
+    assert first["eta"] == 0.5 and "ddpm_variance" not in first and "classifier_scale" not in first
+    assert second["ddpm_variance"] == "fixed_large" and "eta" not in second
+    rows = list(csv.DictReader(io.StringIO((result.destination / "manifest.csv").read_text("utf-8-sig"))))
+    assert (rows[0]["ddpm_variance"], rows[0]["classifier_scale"], rows[1]["eta"]) == ("", "", "")
+
+
+def test_contact_sheet_captions_keep_their_spaces_and_small_images_are_enlarged(out_dir):
+    small = save_image(tiny_image("red", (32, 32)), make_request(prompt="a red circle on the left of it"),
+                       output_dir=out_dir)
+    sheet = Image.open(io.BytesIO(export_module.contact_sheets([(small, "1234 a red circle on the left of it")])[0]))
+    cell = export_module.SHEET_CELL
+    red = sum(1 for x in range(cell) for y in range(cell) if sheet.getpixel((x, y))[0] > 200 and sheet.getpixel((x, y))[1] < 60)
+    assert red >= (cell - 40) ** 2 // 2, f"a 32-px image is drawn at {red} px², not enlarged in its {cell}-px cell"
+    caption = sheet.crop((0, cell, cell, sheet.height)).convert("L")
+    gaps = _blank_runs(caption)[1:]  # the first run is the margin
+    words = "1234 a red circle on the left of it"
+    assert sum(gap >= 4 for gap in gaps) >= words.count(" "), f"word gaps collapse: blank runs {gaps}"
+
+
+def _blank_runs(caption: Image.Image) -> list[int]:
+    """Widths of the runs of blank columns across the first caption line."""
+    columns = [max(caption.getpixel((x, y)) for y in range(0, 16)) < 90 for x in range(caption.width)]
+    runs, current = [], 0
+    for blank in columns:
+        if blank:
+            current += 1
+        elif current:
+            runs.append(current)
+            current = 0
+    return runs

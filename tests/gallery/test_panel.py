@@ -88,7 +88,7 @@ def test_a_new_image_goes_on_top_keeping_the_selection(panel, out_dir, qtbot):
     with qtbot.assertNotEmitted(panel.model.modelReset):
         path = _save_and_show(panel, out_dir, "brand new")
     assert _shown(panel)[0] == str(path) and panel.selected_paths() == selected
-    assert panel.count_label.text() == "6 images"
+    assert panel.count_label.text() == "6 images · 1 selected"
     panel.search.setText("circle")
     panel.refresh()
     other = _save_and_show(panel, out_dir, "a square again")  # saved, but it does not match the search: not shown
@@ -167,7 +167,7 @@ def test_export_dialog_options(qtbot, tmp_path):
     dialog.template.setText("{seed}")
     options = dialog.options()
     assert (options.as_zip, options.format, options.manifest, options.template) == (True, "webp", True, "{seed}")
-    assert options.destination == tmp_path / "Diffuse Studio export"
+    assert options.destination == tmp_path / "Diffuse Studio export.zip"  # a ZIP is proposed a .zip name
 
 
 def test_unreadable_image_gets_a_placeholder_not_a_crash(panel, qtbot, saved_images):

@@ -98,7 +98,9 @@ def test_canvas_fits_or_shows_one_to_one(qtbot):
     image = QImage(64, 64, QImage.Format.Format_RGB888)
     image.fill(QColor("red"))
     canvas.show_image(image)
-    assert canvas.view.target_rect().height() == canvas.view.height()  # scaled up to fit
+    assert canvas.view.target_rect().height() == 64 * (canvas.view.height() // 64)  # up by a whole factor
+    canvas.show_image(image, preview=True)  # a preview is smoothed to the full height instead
+    assert canvas.view.target_rect().height() == canvas.view.height()
     canvas.set_fit(False)
     assert canvas.view.target_rect().width() == 64 and not canvas.widgetResizable()
 

@@ -204,13 +204,14 @@ class LocalBackend:
             placement = devices.choose(self.defaults.device, self.defaults.precision)
         except devices.DeviceError as exc:  # each job says so too, with its own options
             log.info("the default device cannot be used: %s", exc)
-            self._events.put(Status("error", f"{exc}. Choose another device in Settings."))
+            self._events.put(Status("error", f"{exc}. Choose another device in Settings.",
+                                    accelerators=devices.accelerators()))
             return engine
         if placement.device.type == "cpu" and self._leave_a_core:
             _leave_a_core_for_the_window()
         text = placement.describe()
         log.info("engine ready on %s", text)
-        self._events.put(Status("ready", f"Ready · {text}", text))
+        self._events.put(Status("ready", f"Ready · {text}", text, accelerators=devices.accelerators()))
         return engine
 
     def _hashed(self, info: ModelInfo, sha256: str) -> None:

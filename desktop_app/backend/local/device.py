@@ -36,6 +36,11 @@ def mps_available() -> bool:
     return bool(backend and backend.is_available())
 
 
+def accelerators() -> tuple[str, ...]:
+    """The GPU kinds this PyTorch build can run on here (empty on a CPU-only machine or build)."""
+    return tuple(kind for kind, there in (("cuda", torch.cuda.is_available()), ("mps", mps_available())) if there)
+
+
 def choose(device: str = "auto", precision: str = "auto") -> Placement:
     """The device and dtype to run on; raises DeviceError for a choice this machine cannot honour."""
     if device not in DEVICES:

@@ -31,6 +31,8 @@ from desktop_app.gallery.export import (
 )
 from desktop_app.gallery.filenames import TEMPLATE_FIELDS
 
+EXPORT_NAME = "Diffuse Studio export"
+
 
 class ExportRelay(QObject):
     progress = Signal(int, int)
@@ -60,10 +62,14 @@ class ExportJob(QRunnable):
 
 
 class ExportDialog(QDialog):
-    def __init__(self, count: int, start_folder: Path, parent: QWidget | None = None):
+    """How to export; ``remembered`` (``memory()`` of an earlier dialog) fills in the last choices."""
+
+    def __init__(self, count: int, start_folder: Path, parent: QWidget | None = None, remembered: dict | None = None):
         super().__init__(parent)
+        remembered = remembered or {}
         self.setWindowTitle(f"Export {count} image{'s' if count != 1 else ''}")
-        self.destination = QLineEdit(str(start_folder / "Diffuse Studio export"))
+        folder = Path(remembered.get("folder") or start_folder)
+        self.destination = QLineEdit(str(folder / EXPORT_NAME))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         row = QHBoxLayout()
@@ -84,9 +90,9 @@ class ExportDialog(QDialog):
         self.template = QLineEdit(DEFAULT_TEMPLATE)
         hint = QLabel("Fields: " + ", ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS))
         hint.setWordWrap(True)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
         form = QFormLayout(self)
         form.addRow("Export to", row)
         form.addRow("As", kind)
@@ -96,7 +102,29 @@ class ExportDialog(QDialog):
         form.addRow("", self.contact_sheet)
         form.addRow("File names", self.template)
         form.addRow("", hint)
-        form.addRow(buttons)
+        form.addRow(self.buttons)
+        self._remember(remembered)
+        self.to_zip.toggled.connect(self._name_for_kind)
+
+    def _remember(self, remembered: dict) -> None:
+        index = self.format.findData(remembered.get("format"))
+        if index >= 0:
+            self.format.setCurrentIndex(index)
+        for box, key in ((self.strip, "strip_metadata"), (self.manifest, "manifest"), (self.contact_sheet, "contact_sheet")):
+            box.setChecked(bool(remembered.get(key, False)))
+        if isinstance(remembered.get("template"), str) and remembered["template"]:
+            self.template.setText(remembered["template"])
+        if remembered.get("as_zip"):
+            self.to_zip.setChecked(True)
+            self._name_for_kind(True)
+
+    def _name_for_kind(self, as_zip: bool) -> None:
+        """A ZIP gets a ``.zip`` name, a folder loses it."""
+        text = self.destination.text().strip()
+        if as_zip and not text.lower().endswith(".zip"):
+            self.destination.setText(text.rstrip("/\\") + ".zip")
+        elif not as_zip and text.lower().endswith(".zip"):
+            self.destination.setText(text[:-4])
 
     def _browse(self) -> None:
         if self.to_zip.isChecked():
@@ -105,6 +133,7 @@ class ExportDialog(QDialog):
             chosen = QFileDialog.getExistingDirectory(self, "Export to folder", self.destination.text())
         if chosen:
             self.destination.setText(chosen)
+            self._name_for_kind(self.to_zip.isChecked())
 
     def options(self) -> ExportOptions:
         fmt = self.format.currentData()
@@ -118,3 +147,10 @@ class ExportDialog(QDialog):
             contact_sheet=self.contact_sheet.isChecked(),
             template=self.template.text() or DEFAULT_TEMPLATE,
         )
+
+    def memory(self) -> dict:
+        """The choices to offer next time: the folder the export went into, and the options."""
+        options = self.options()
+        return {"folder": str(options.destination.parent), "as_zip": options.as_zip, "format": options.format,
+                "strip_metadata": options.strip_metadata, "manifest": options.manifest,
+                "contact_sheet": options.contact_sheet, "template": options.template}

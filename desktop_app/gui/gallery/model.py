@@ -30,6 +30,7 @@ from desktop_app.gallery.thumbnails import THUMBNAIL_SIZE, ByteBoundedLru, make_
 
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 PATH_ROLE = Qt.ItemDataRole.UserRole + 2
+FAVOURITE_ROLE = Qt.ItemDataRole.UserRole + 3
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024  # ~250 thumbnails of 256×256 pixels
 
 
@@ -172,6 +173,9 @@ class GalleryModel(QAbstractListModel):
             return image_id
         if role == PATH_ROLE:
             return path
+        if role == FAVOURITE_ROLE:
+            record = self.record(index.row())
+            return bool(record and record.favourite)
         return None
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:

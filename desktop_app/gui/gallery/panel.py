@@ -19,7 +19,6 @@ from PySide6.QtCore import (
     QItemSelectionModel,
     QObject,
     QRunnable,
-    QSize,
     Qt,
     QThreadPool,
     QTimer,
@@ -28,15 +27,15 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListView,
     QProgressBar,
     QPushButton,
+    QSlider,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -46,11 +45,17 @@ from desktop_app.core.models import ModelInfo
 from desktop_app.core.recipe import Recipe
 from desktop_app.gallery.a1111 import format_parameters
 from desktop_app.gallery.export import ExportOptions, ExportResult
-from desktop_app.gallery.metadata import MetadataError, match_model_id, recipe_from_image_file
+from desktop_app.gallery.metadata import (
+    MetadataError,
+    match_model_id,
+    read_metadata,
+    settings_from_image_file,
+)
 from desktop_app.gallery.store import GalleryStore, ImageRecord, Query, SyncReport, open_default_store
 from desktop_app.gallery.thumbnails import prune_thumbnails
-from desktop_app.gui.gallery.details import DetailsPane
+from desktop_app.gui.gallery.details import DetailsPane, plain_note
 from desktop_app.gui.gallery.export_dialog import ExportDialog, ExportJob, ExportRelay
+from desktop_app.gui.gallery.grid import DEFAULT_SIDE, MAX_SIDE, MIN_SIDE, GalleryGrid
 from desktop_app.gui.gallery.model import GalleryModel, ThumbnailLoader
 
 ALL = ""
@@ -80,6 +85,8 @@ class _SyncJob(QRunnable):
 
 class GalleryPanel(QWidget):
     use_settings = Signal(object)  # a Recipe, for the main window's controls
+    not_restored = Signal(str)  # after use_settings from another tool's image: what has no control here
+    export_chosen = Signal(dict)  # the export dialog's choices, to remember (``export_memory``)
     message = Signal(str)  # something to show in the status bar
     synced = Signal()  # the background scan finished and the grid shows its result
     refreshed = Signal()
@@ -109,6 +116,8 @@ class GalleryPanel(QWidget):
         self._export_relay.failed.connect(self._export_failed)
         self._export_relay.cancelled.connect(lambda: self._export_ended("Export cancelled; nothing was kept."))
         self.open_url = QDesktopServices.openUrl  # replaced in tests
+        self.export_memory: dict = {}  # the export dialog's last choices (the window keeps them in the settings)
+        self._notes_cache: dict[tuple[str, float], dict[str, str]] = {}
         self._build()
         self.loader.ready.connect(self._maybe_update_preview)
         if self.store.recovered:
@@ -139,42 +148,36 @@ class GalleryPanel(QWidget):
         top.addWidget(self.scheduler_filter)
         top.addWidget(self.favourites_only)
 
-        self.view = QListView()
+        self.view = GalleryGrid()
         self.view.setModel(self.model)
-        self.view.setViewMode(QListView.ViewMode.IconMode)
-        self.view.setResizeMode(QListView.ResizeMode.Adjust)
-        self.view.setMovement(QListView.Movement.Static)
-        self.view.setUniformItemSizes(True)
-        self.view.setLayoutMode(QListView.LayoutMode.Batched)
-        self.view.setBatchSize(200)
-        self.view.setIconSize(QSize(160, 160))
-        self.view.setGridSize(QSize(172, 172))
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.view.setDragEnabled(True)
-        self.view.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.empty_label = self.view.empty_label
         self.view.selectionModel().selectionChanged.connect(self._selection_changed)
         self.view.doubleClicked.connect(lambda _index: self.use_selected_settings())
 
         self.details = DetailsPane()
-        buttons = QHBoxLayout()
-        self.use_button = self._button("Use these settings", self.use_selected_settings, buttons)
-        self.favourite_button = self._button("☆ Favourite", self.toggle_favourite, buttons)
-        self.copy_image_button = self._button("Copy image", self.copy_image, buttons)
-        self.copy_parameters_button = self._button("Copy parameters", self.copy_parameters, buttons)
-        self.open_folder_button = self._button("Open folder", self.open_folder, buttons)
-        self.delete_button = self._button("Delete", self.delete_selected, buttons)
-        self.export_button = self._button("Export…", self.export_selected, buttons)
+        buttons = QGridLayout()  # two columns, so the pane stays narrow and the grid gets the room
+        self.use_button = self._button("Use these settings", self.use_selected_settings, buttons, 0, 0)
+        self.export_button = self._button("Export…", self.export_selected, buttons, 0, 1)
+        self.favourite_button = self._button("☆ Favourite", self.toggle_favourite, buttons, 1, 0)
+        self.delete_button = self._button("Delete", self.delete_selected, buttons, 1, 1)
+        self.copy_image_button = self._button("Copy image", self.copy_image, buttons, 2, 0)
+        self.copy_parameters_button = self._button("Copy parameters", self.copy_parameters, buttons, 2, 1)
+        self.open_folder_button = self._button("Open folder", self.open_folder, buttons, 3, 0)
+        self.use_button.setToolTip("Put this image's prompt and settings into the Create tab's controls (double-click)")
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addWidget(self.details, 1)
         right_layout.addLayout(buttons)
+        right.setMinimumWidth(240)
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter = splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.view)
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
+        for side in (0, 1):  # neither half snaps shut when dragged
+            splitter.setCollapsible(side, False)
 
         self.undo_bar = QWidget()
         undo_layout = QHBoxLayout(self.undo_bar)
@@ -195,13 +198,24 @@ class GalleryPanel(QWidget):
         export_layout.addWidget(self.export_cancel_button)
         self.export_bar.hide()
         self.count_label = QLabel()
+        self.thumbnail_size = QSlider(Qt.Orientation.Horizontal)
+        self.thumbnail_size.setRange(MIN_SIDE, MAX_SIDE)
+        self.thumbnail_size.setValue(DEFAULT_SIDE)
+        self.thumbnail_size.setMaximumWidth(160)
+        self.thumbnail_size.setToolTip("Thumbnail size")
+        self.thumbnail_size.setAccessibleName("Thumbnail size")
+        self.thumbnail_size.valueChanged.connect(self.view.set_side)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.count_label, 1)
+        bottom.addWidget(QLabel("Size"))
+        bottom.addWidget(self.thumbnail_size)
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(splitter, 1)
         layout.addWidget(self.undo_bar)
         layout.addWidget(self.export_bar)
-        layout.addWidget(self.count_label)
+        layout.addLayout(bottom)
         for text, slot in (("Use these settings", self.use_selected_settings), ("Favourite / not", self.toggle_favourite),
                            ("Copy image", self.copy_image), ("Copy parameters", self.copy_parameters),
                            ("Open containing folder", self.open_folder), ("Export…", self.export_selected),
@@ -217,10 +231,10 @@ class GalleryPanel(QWidget):
         self._fill_filters()
         self._selection_changed()
 
-    def _button(self, text: str, slot, layout: QHBoxLayout) -> QPushButton:
+    def _button(self, text: str, slot, layout: QGridLayout, row: int, column: int) -> QPushButton:
         button = QPushButton(text)
-        button.clicked.connect(slot)
-        layout.addWidget(button)
+        button.clicked.connect(lambda _checked=False: slot())  # clicked(bool) must not reach the slot's arguments
+        layout.addWidget(button, row, column)
         return button
 
     def _fill_filters(self) -> None:
@@ -258,7 +272,20 @@ class GalleryPanel(QWidget):
 
     def _update_count(self) -> None:
         total, shown = self.store.count(), self.model.rowCount()
-        self.count_label.setText(f"{shown} of {total} images" if shown != total else f"{total} images")
+        text = f"{shown} of {total} images" if shown != total else f"{total} image{'s' if total != 1 else ''}"
+        selected = len(self.selected_rows())
+        self.count_label.setText(text + (f" · {selected} selected" if selected else ""))
+        self.view.show_empty("" if shown else self._empty_text(total))
+
+    def _empty_text(self, total: int) -> str:
+        if not total:
+            return ("No images yet. Pictures you make on the Create tab appear here. To use the settings of an "
+                    "image from another app, drop it onto the window.")
+        query = self.current_query()
+        wanted = [f"“{query.text.strip()}”"] if query.text.strip() else []
+        wanted += [v for v in (query.model_id, query.scheduler) if v]
+        wanted += ["favourites"] if query.favourites_only else []
+        return f"No image matches {', '.join(wanted) or 'these filters'}. Clear the search or the filters to see all {total}."
 
     def start_sync(self, purge: bool = False) -> bool:
         """Look for images added or removed outside the app, on a worker thread (one scan at a time)."""
@@ -319,7 +346,26 @@ class GalleryPanel(QWidget):
         self.delete_button.setEnabled(bool(self.selected_rows()))
         self.export_button.setEnabled(bool(self.selected_rows()) and self._export_cancel is None)
         self.favourite_button.setText("★ Favourite" if record and record.favourite else "☆ Favourite")
-        self.details.show_record(record, self.loader.pixmap(str(record.path)) if record else None)
+        self.details.show_record(record, self.loader.pixmap(str(record.path)) if record else None,
+                                 self._notes(record) if record else None)
+        self._update_count()
+
+    def _notes(self, record: ImageRecord) -> dict[str, str]:
+        """What another tool's image set that has no control here (read again from the file: the
+        index keeps only the recipe)."""
+        if record.source in ("diffuse-studio", "none"):
+            return {}
+        key = (str(record.path), record.created)
+        if key not in self._notes_cache:
+            if len(self._notes_cache) > 200:
+                self._notes_cache.clear()
+            self._notes_cache[key] = {k: str(v) for k, v in read_metadata(record.path).unknown.items()}
+        return self._notes_cache[key]
+
+    def _say_not_restored(self, name: str, notes: dict[str, str]) -> None:
+        if notes:
+            listed = "; ".join(f"{key}: {plain_note(value)}" for key, value in notes.items())
+            self.not_restored.emit(f"From {name}, not restored (no control here): {listed}")
 
     def _maybe_update_preview(self, path: str) -> None:
         row = self._current_row()
@@ -342,6 +388,7 @@ class GalleryPanel(QWidget):
         if record.source != "diffuse-studio":  # another tool's model name: find the model it means
             recipe = recipe.with_(model_id=match_model_id(recipe.model.id, self._models()) or recipe.model.id)
         self.use_settings.emit(recipe)
+        self._say_not_restored(record.path.name, self._notes(record))
 
     def toggle_favourite(self) -> None:
         row = self._current_row()
@@ -376,8 +423,13 @@ class GalleryPanel(QWidget):
 
     def open_folder(self) -> None:
         row = self._current_row()
-        if row is not None:
-            self.open_url(QUrl.fromLocalFile(str(Path(self.model.path(row)).parent)))
+        if row is None:
+            return
+        folder = Path(self.model.path(row)).parent
+        if not self.open_url(QUrl.fromLocalFile(str(folder))):
+            QGuiApplication.clipboard().setText(str(folder))
+            self.message.emit(f"The folder could not be opened (no file manager is set up to open folders); "
+                              f"its path is copied: {folder}")
 
     def delete_selected(self) -> None:
         ids = [self.model.image_id(row) for row in self.selected_rows()]
@@ -410,10 +462,12 @@ class GalleryPanel(QWidget):
         if not sources or self._export_cancel is not None:
             return False
         if options is None:
-            dialog = ExportDialog(len(sources), Path(sources[0]).parent.parent.parent, self)
+            dialog = ExportDialog(len(sources), Path(sources[0]).parent.parent.parent, self, self.export_memory)
             if dialog.exec() != ExportDialog.DialogCode.Accepted:
                 return False
             options = dialog.options()
+            self.export_memory = dialog.memory()
+            self.export_chosen.emit(dict(self.export_memory))
         self._export_cancel = threading.Event()
         self.export_progress.setRange(0, len(sources))
         self.export_progress.setValue(0)
@@ -459,11 +513,12 @@ class GalleryPanel(QWidget):
 
     def restore_from_file(self, path: str | Path) -> bool:
         try:
-            recipe = recipe_from_image_file(path, models=self._models())
+            recipe, meta = settings_from_image_file(path, models=self._models())
         except MetadataError as exc:
             self.message.emit(str(exc))
             return False
         self.use_settings.emit(recipe)
+        self._say_not_restored(Path(path).name, {k: str(v) for k, v in meta.unknown.items()})
         return True
 
     # -- shutting down ------------------------------------------------------------------------
