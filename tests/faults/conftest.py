@@ -1,0 +1,68 @@
+"""Helpers for the fault-injection tests: damaged copies of real model folders, the real CLI in a
+subprocess, images saved the way the app saves them.
+
+Every fault here is made for real (a file rewritten, a second process holding a lock, a signal
+sent, a write that fails with ENOSPC); what is asserted is what the user sees: the exit status,
+the message, and that every image is still on disk and in the index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SHAPES = REPO / "models" / "shapes"
+OFFSCREEN_NOISE = "This plugin does not support propagateSizeHints"
+
+
+def pytest_collection_modifyitems(items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.qt_log_ignore(OFFSCREEN_NOISE))
+
+
+def model_copy(destination: Path, source: Path = SHAPES) -> Path:
+    """A copy of a model folder whose JSON files may be damaged; its weights are links to the original's."""
+    for item in sorted(source.rglob("*")):
+        target = destination / item.relative_to(source)
+        if item.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif item.suffix in (".safetensors", ".bin"):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(item, target)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(item, target)
+    return destination
+
+
+def edit_json(path: Path, change: Callable[[Any], Any]) -> None:
+    """Rewrite a JSON file with ``change(data)``'s result (or ``data`` changed in place)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    result = change(data)
+    path.write_text(json.dumps(data if result is None else result), encoding="utf-8")
+
+
+def run_cli(args: list[str | bytes], home: Path, *, timeout: float = 60, env: dict[str, str] | None = None,
+            script: str | None = None) -> subprocess.CompletedProcess:
+    """``diffuse-studio ARGS`` in a subprocess (``script``: Python run first, e.g. to arm a fault)."""
+    environment = {**os.environ, "DIFFUSE_STUDIO_HOME": str(home), "PYTHONPATH": str(REPO), **(env or {})}
+    code = (script or "") + "\nfrom desktop_app.cli.main import main\nimport sys\nraise SystemExit(main(sys.argv[1:]))\n"
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=environment, capture_output=True,
+                          timeout=timeout)
+
+
+def no_traceback(result: subprocess.CompletedProcess) -> str:
+    err = result.stderr.decode("utf-8", "replace")
+    assert "Traceback" not in err, err
+    return err
