@@ -27,8 +27,20 @@ def _home_override() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+class FolderError(OSError):
+    """One of the app's own folders cannot be made; ``strerror`` is the message for the user."""
+
+
 def _ensure(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):
+            problem, fix = "a file is in the way (it, or a folder above it, is a file)", "Move that file away"
+        else:
+            problem, fix = exc.strerror or str(exc), "Make that place writable"
+        raise FolderError(exc.errno, f"Diffuse Studio cannot create its folder {path}: {problem}. {fix}, or set "
+                                     f"{HOME_ENV} to a folder you can write to.", str(path)) from exc
     return path
 
 

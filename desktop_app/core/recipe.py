@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from desktop_app.core.schedulers import SCHEDULERS, step_range
+from desktop_app.core.text import undecodable
 
 if TYPE_CHECKING:
     from desktop_app.core.models import ModelInfo
@@ -52,7 +53,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.field.rsplit('.', 1)[-1]}: {self.message}"
+        name = {"prompt.text": "prompt", "prompt.negative": "negative prompt"}.get(self.field, self.field.rsplit(".", 1)[-1])
+        return f"{name}: {self.message}"
 
 
 def is_whole(value: Any) -> bool:
@@ -119,9 +121,12 @@ class Prompt:
 
     def problems(self) -> list[Problem]:
         found = []
-        for name, value in (("prompt.text", self.text), ("prompt.negative", self.negative)):
+        for name, what, value in (("prompt.text", "prompt", self.text), ("prompt.negative", "negative prompt", self.negative)):
             if not isinstance(value, str):
                 found.append(Problem(name, f"a prompt must be text, not {type(value).__name__}"))
+            elif (where := undecodable(value)) is not None:  # bytes from argv or a file that are not UTF-8
+                found.append(Problem(name, f"the {what} holds bytes that are not UTF-8 text (at character {where}); "
+                                           "type it again, or save the file it came from as UTF-8"))
         return found
 
 

@@ -38,6 +38,8 @@ from desktop_app.core.recipe import Recipe
 from desktop_app.gallery.library import Library
 
 log = logging.getLogger(__name__)
+# What to do about a failed job, with the window's controls (a backend's message says what went wrong)
+WINDOW_ADVICE = {"device": "Choose another device in Settings.", "memory": "The device can be chosen in Settings."}
 _bridges: weakref.WeakSet[BackendBridge] = weakref.WeakSet()
 
 
@@ -176,7 +178,7 @@ class BackendBridge(QThread):
         if isinstance(event, Finished):
             self.job_finished.emit(event.job_id, dataclasses.replace(event.summary, saved=saved))
         elif isinstance(event, Failed):
-            self.job_failed.emit(event.job_id, event.message)
+            self.job_failed.emit(event.job_id, f"{event.message} {WINDOW_ADVICE.get(event.kind, '')}".strip())
         elif isinstance(event, Cancelled):
             self.job_cancelled.emit(event.job_id)
 

@@ -66,3 +66,53 @@ def no_traceback(result: subprocess.CompletedProcess) -> str:
     err = result.stderr.decode("utf-8", "replace")
     assert "Traceback" not in err, err
     return err
+
+
+def save_images(folder: Path, count: int, *, prompt: str = "a red circle", store=None, dated: bool = False) -> list[Path]:
+    """``count`` real PNGs saved the way the app saves every image (through the Library)."""
+    from PIL import Image
+
+    from desktop_app.core.events import GeneratedImage
+    from desktop_app.core.recipe import Recipe
+    from desktop_app.gallery.library import Library
+
+    library = Library(folder, store, dated=dated)
+    image = Image.new("RGB", (8, 8), "red")
+    return [library.save(GeneratedImage(image, Recipe.of(f"{prompt} {k}", seed=k), 0, None, "", {})).path
+            for k in range(count)]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """``make(size_kb)``: a real, small file system (tmpfs) to fill up; skipped where none can be mounted."""
+    mounted: list[Path] = []
+
+    def make(size_kb: int = 1024) -> Path:
+        if sys.platform != "linux" or os.geteuid() != 0 or shutil.which("mount") is None:
+            pytest.skip("a small file system is mounted as root on Linux; the ENOSPC-injection tests cover the rest")
+        where = tmp_path / f"disk{len(mounted)}"
+        where.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=0777", "tmpfs", str(where)],
+                              capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a small file system here: {done.stderr.decode().strip()}")
+        mounted.append(where)
+        return where
+
+    yield make
+    for where in mounted:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def fill_up(folder: Path, leave: int = 0) -> Path:
+    """Fill the file system holding ``folder`` (up to ``leave`` bytes); returns the filler file."""
+    filler = folder / "filler"
+    with open(filler, "wb") as fh:
+        chunk = b"\0" * 4096
+        try:
+            while os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize > leave + 4096:
+                fh.write(chunk)
+                fh.flush()
+        except OSError:
+            pass
+    return filler

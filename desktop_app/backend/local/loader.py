@@ -136,7 +136,7 @@ def _move_or_offload(loaded: LoadedModel) -> None:
     free_device_memory()
     if loaded.placement.device.type != "cuda":  # offloading between CPU and GPU is a CUDA feature
         raise ModelLoadError(loaded.info.path, f"does not fit in the memory of {loaded.placement.device}; "
-                                               "choose the CPU in Settings, or a smaller model")
+                                               "use the CPU, or a smaller model")
     changes = loaded.enable_low_vram()
     loaded.pending_notes.append(f"{loaded.info.name} does not fit in the GPU's memory, so low-VRAM mode is on for it: "
                                 + "; ".join(changes) + ". It is slower but works.")
