@@ -107,8 +107,14 @@ def _library(folder: Path, dated: bool):
     return Library(folder, store)
 
 
-def run_generate(args: argparse.Namespace) -> int:
+def make_backend(model_dirs: list[str], options: RunOptions):
+    """The backend ``generate`` runs on: this machine's engine (tests put a scripted one here)."""
     from desktop_app.backend.local import LocalBackend
+
+    return LocalBackend(model_dirs, defaults=options)
+
+
+def run_generate(args: argparse.Namespace) -> int:
     from desktop_app.core.models import ModelLoadError
     from desktop_app.core.settings import Settings
 
@@ -116,7 +122,7 @@ def run_generate(args: argparse.Namespace) -> int:
                          low_vram=args.low_vram, vae_tiling=args.vae_tiling)
     from desktop_app.gallery.save import SaveError, check_output_folder
 
-    backend = LocalBackend(Settings.load().extra_model_dirs, defaults=options)
+    backend = make_backend(Settings.load().extra_model_dirs, options)
     try:
         info = backend.describe(args.model or DEFAULT_MODEL_ID)
     except ModelLoadError as exc:

@@ -116,3 +116,26 @@ def fill_up(folder: Path, leave: int = 0) -> Path:
         except OSError:
             pass
     return filler
+
+
+FAKE_BACKEND = """
+import desktop_app.cli.commands as _commands
+from desktop_app.backend.fake import FakeBackend as _Fake, fake_model as _model
+_commands.make_backend = lambda dirs, options: _Fake([_model("fake")])
+"""
+
+
+@pytest.fixture
+def fake_engine(monkeypatch):
+    """`generate` on the scripted backend (model id "fake"): the command's own behaviour, in milliseconds."""
+    import desktop_app.cli.commands as commands
+    from desktop_app.backend.fake import FakeBackend, fake_model
+
+    made = []
+
+    def make(dirs, options):
+        made.append(FakeBackend([fake_model("fake")]))
+        return made[-1]
+
+    monkeypatch.setattr(commands, "make_backend", make)
+    return made

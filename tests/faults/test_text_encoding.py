@@ -110,9 +110,9 @@ def test_a_prompt_that_is_not_utf8_is_refused_with_one_line(home, tmp_path):
     assert not out.exists()
 
 
-def test_an_out_folder_that_is_not_utf8_gets_the_images_and_prints_its_bytes(tmp_path, tiny_model, capfdbinary):
+def test_an_out_folder_that_is_not_utf8_gets_the_images_and_prints_its_bytes(tmp_path, fake_engine, capfdbinary):
     out = os.fsdecode(os.fsencode(tmp_path) + b"/out \xff")
-    code = main(["generate", "--model", str(tiny_model), "--prompt", "a red circle", "--steps", "1", "--seed", "3",
+    code = main(["generate", "--model", "fake", "--prompt", "a red circle", "--steps", "1", "--seed", "3",
                  "--out", out])
     captured = capfdbinary.readouterr()
     assert b"Traceback" not in captured.err
