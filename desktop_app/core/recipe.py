@@ -373,6 +373,42 @@ class Recipe:
         return self.with_(seed=seed, batch_size=1)
 
 
+MAX_PIXELS = 16384  # a width or height beyond any model's reach, whatever the model
+
+
+def value_problem(name: str, value: Any) -> str | None:
+    """What is wrong with one flat field's value on its own (no model known), or None."""
+    if name not in FLAT_FIELDS or name in ("add_ons", "model_id"):
+        return None
+    if name in ("prompt", "negative_prompt"):  # any text can be shown (a control drops what is not text)
+        return None if isinstance(value, str) else f"a prompt must be text, not {type(value).__name__}"
+    if name in ("width", "height"):
+        if value is None or (is_whole(value) and 1 <= value <= MAX_PIXELS):
+            return None
+        return f"{name} must be a whole number of pixels from 1 to {MAX_PIXELS}, not {_show(value)}"
+    if isinstance(value, (list, dict, tuple, set)):
+        return f"{name} must be a single value, not {_show(value)}"
+    part, attribute = FLAT_FIELDS[name]
+    try:
+        problems = Recipe.of("", **{name: value}).validate(None)
+    except (TypeError, ValueError):
+        return f"{name} cannot be {_show(value)}"
+    found = [p.message for p in problems if p.field == f"{part}.{attribute}"]
+    return found[0] if found else None
+
+
+def usable_values(flat: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``flat`` with each value that fails its own check left out, and the names left out: what a
+    damaged recipe (an old settings file, another tool's image) can still give."""
+    usable, rejected = {}, []
+    for name, value in flat.items():
+        if value_problem(name, value) is None:
+            usable[name] = value
+        else:
+            rejected.append(name)
+    return usable, rejected
+
+
 def _add_ons(value: Any) -> tuple[AddOn, ...]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(a, (dict, AddOn)) for a in value):
         raise RecipeError("the recipe's add-ons are not a list of named fields")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,11 +54,20 @@ def is_damage(exc: BaseException) -> bool:
     return any(word in str(exc).lower() for word in _DAMAGE_WORDS)
 
 
+def is_busy(exc: BaseException) -> bool:
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = _code(exc)
+    return code in _BUSY if code is not None else "locked" in str(exc) or "busy" in str(exc)
+
+
 def unavailable(exc: sqlite3.Error | OSError, db_path: Path) -> IndexUnavailable:
     """The user's message for an index that cannot be used now (not for damage)."""
     reason = str(exc) if isinstance(exc, sqlite3.Error) else (exc.strerror or str(exc))
     code = _code(exc) if isinstance(exc, sqlite3.Error) else None
     text = reason.lower()
+    if code == 10 and _nearly_full(db_path):  # SQLITE_IOERR: a full disk often says no more than that
+        code, reason = 13, f"{reason}; no space is left"
     if code in _BUSY or "locked" in text or "busy" in text:
         number = errno.EBUSY
         message = (f"The gallery index {db_path} is in use by another program ({reason}). Close the other "
@@ -75,6 +85,13 @@ def unavailable(exc: sqlite3.Error | OSError, db_path: Path) -> IndexUnavailable
         number = errno.EIO
         message = f"The gallery index {db_path} cannot be used right now ({reason}). Try again later."
     return IndexUnavailable(number, message, str(db_path))
+
+
+def _nearly_full(db_path: Path) -> bool:
+    try:
+        return shutil.disk_usage(db_path.parent).free < 256 * 1024
+    except OSError:
+        return False
 
 
 @contextmanager

@@ -132,13 +132,13 @@ class GalleryStore:
     """The index over the images below a set of root folders (the output folders)."""
 
     def __init__(self, db_path: Path | None = None, roots: Iterable[Path] = (), *, check: bool = True,
-                 busy_timeout: float = index_file.BUSY_TIMEOUT):
+                 busy_timeout: float | None = None):
         """Raises ``IndexUnavailable`` (an OSError with a message for the user) when the index cannot
         be opened now: busy, on a full disk, in a folder that cannot be written."""
         self.db_path = Path(db_path) if db_path is not None else default_db_path()
         self.state_path = self.db_path.with_name(STATE_NAME)
         self.recovered: str = ""  # why the index was rebuilt on open, "" when it was fine
-        self.busy_timeout = busy_timeout
+        self.busy_timeout = index_file.BUSY_TIMEOUT if busy_timeout is None else busy_timeout
         self._lock = threading.RLock()
         self._state = self._load_state()
         self._db = self._open(check)
@@ -156,19 +156,26 @@ class GalleryStore:
 
     def _open(self, check: bool) -> sqlite3.Connection:
         existed = self.db_path.exists()
-        db = None
-        try:
-            db = self._connect()
-            if check and existed:
-                index_file.check(db)
-            index_file.migrate(db)
-            return db
-        except (sqlite3.DatabaseError, IndexCorrupt) as exc:
-            if db is not None:
-                db.close()
-            if not index_file.is_damage(exc):
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            db = None
+            try:
+                db = self._connect()
+                if check and existed:
+                    index_file.check(db)
+                index_file.migrate(db)
+                return db
+            except (sqlite3.DatabaseError, IndexCorrupt) as exc:
+                if db is not None:
+                    db.close()
+                if index_file.is_damage(exc):
+                    return self._replace_damaged(exc)
+                # switching a new file to WAL, or a migration, can be refused at once while another
+                # process does the same (SQLite does not wait there): try again until the timeout
+                if index_file.is_busy(exc) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
                 raise index_file.unavailable(exc, self.db_path) from exc
-            return self._replace_damaged(exc)
 
     def _replace_damaged(self, reason: Exception) -> sqlite3.Connection:
         try:

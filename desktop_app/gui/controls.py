@@ -33,6 +33,7 @@ from desktop_app.core.recipe import (
     MAX_STEPS,
     Problem,
     Recipe,
+    usable_values,
 )
 from desktop_app.core.schedulers import SCHEDULERS
 from desktop_app.gui.widgets import FieldError, PromptEdit, SliderSpin
@@ -350,6 +351,9 @@ class ParametersPanel(QWidget):
         """
         notes: list[str] = []
         data = recipe.flat() if isinstance(recipe, Recipe) else dict(recipe)
+        data, rejected = usable_values(data)  # a damaged recipe: the values that fail their own check stay default
+        if rejected:
+            notes.append(f"Some settings could not be restored ({', '.join(rejected)}); their defaults are shown.")
         defaults = Recipe.of("").flat()
         values = {**defaults, **{k: v for k, v in data.items() if v is not None or k in ("seed", "width", "height", "source")}}
         self._passthrough = {k: v for k, v in values.items() if k in defaults and k not in CONTROLLED}
@@ -383,7 +387,7 @@ class ParametersPanel(QWidget):
             if batch_count is not None:
                 self.batch_count.setValue(batch_count)
             self._restore_classifier(str(values["classifier_target"]), float(values["classifier_scale"]))
-        except (TypeError, ValueError) as exc:  # a damaged recipe: keep what could be restored
+        except (TypeError, ValueError, OverflowError) as exc:  # a damaged recipe: keep what could be restored
             notes.append(f"Some settings could not be restored ({exc}).")
         finally:
             self._restoring = False

@@ -73,7 +73,7 @@ CASES = {
     "defaults-guidance-nan": ("diffuse_studio.json", _set(defaults={"guidance_scale": math.nan}),
                               "field 'defaults.guidance_scale': the guidance scale must be a number from 0 to 50, not nan"),
     "defaults-seed-list": ("diffuse_studio.json", _set(defaults={"seed": [1]}),
-                           "field 'defaults.seed': seed must be from 0 to 4294967295 (with the batch's seed + k), not [1]"),
+                           "field 'defaults.seed': seed must be a single value, not [1]"),
     "preview-list": ("diffuse_studio.json", _set(preview_factors=[]), "field 'preview_factors' should be an object, not []"),
     "preview-bias-bool": ("diffuse_studio.json", _set_in("preview_factors", bias=[True, 0, 0]),
                           "field 'preview_factors' should be {\"matrix\": rows of 3 numbers, \"bias\": 3 numbers}"),

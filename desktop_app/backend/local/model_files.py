@@ -170,18 +170,11 @@ DEFAULT_KEYS = ("negative_prompt", "scheduler", "steps", "eta", "ddpm_variance",
 def check_defaults(defaults: dict[str, Any], path: Path) -> dict[str, Any]:
     """A model's recommended settings, each checked the way the recipe checks the user's own
     (unknown keys are left out: a newer version's file still lists the model)."""
-    from desktop_app.core.recipe import FLAT_FIELDS, Recipe
+    from desktop_app.core.recipe import value_problem
 
     known = {k: v for k, v in defaults.items() if k in DEFAULT_KEYS}
     for key, value in known.items():
-        part, attribute = FLAT_FIELDS[key]
-        problems = [p for p in Recipe.of("", **{key: value}).validate(None) if p.field == f"{part}.{attribute}"]
-        if key in ("width", "height") and value is not None and not (
-                isinstance(value, int) and not isinstance(value, bool) and 8 <= value <= 16384):
-            problems = [f"{key} must be a whole number of pixels from 8 to 16384, not {shown(value)}"]
-        if not problems and isinstance(value, (list, dict)):
-            problems = [f"{key} must be a single value, not {shown(value)}"]
-        if problems:
-            message = problems[0] if isinstance(problems[0], str) else problems[0].message
-            raise ModelLoadError(path, f"field 'defaults.{key}': {message}")
+        problem = value_problem(key, value)
+        if problem:
+            raise ModelLoadError(path, f"field 'defaults.{key}': {problem}")
     return known
