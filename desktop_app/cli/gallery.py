@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from desktop_app.cli import output
+from desktop_app.core.paths import FolderError
 from desktop_app.gallery.store import Query, open_default_store
 
 MAX_LIMIT = 1_000_000
@@ -46,7 +47,9 @@ def _progress(done: int, total: int) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         store = open_default_store(getattr(args, "folder", []))
-    except OSError as exc:
+    except FolderError:
+        raise  # the app's own folder: one line and status 2, like every command
+    except OSError as exc:  # IndexUnavailable: busy, full, read-only
         output.error(exc.strerror or exc)
         return 1
     with store:

@@ -44,9 +44,13 @@ def make_library(settings):
     from desktop_app.gallery.library import Library
     from desktop_app.gallery.store import open_default_store
 
+    from desktop_app.core.paths import FolderError
+
     try:
         store = open_default_store([settings.output_path])
-    except Exception as exc:  # an unusable data folder must not keep the window from opening
+    except FolderError:
+        raise  # the app's own folder cannot be made: said in a dialog before the window would open
+    except Exception as exc:  # a busy or unusable index must not keep the window from opening
         log.error("the gallery index could not be opened: %s", exc, exc_info=True)
         store = None
     return Library(settings.output_path, store)
@@ -64,15 +68,23 @@ def configure(backend):
 
 
 def run_window(args: argparse.Namespace) -> int:
+    """Open the window; a folder the app cannot make is said in a dialog (the launcher has no
+    console) and gives exit status 2."""
+    from desktop_app.core.paths import FolderError
     from desktop_app.core.settings import Settings
-    from desktop_app.gui.main import run_gui
+    from desktop_app.gui.main import run_gui, show_startup_error
 
-    settings = Settings.load()
-    for folder in args.models_dir:
-        if folder not in settings.extra_model_dirs:
-            settings.extra_model_dirs.append(folder)
-    backend = make_backend(settings)
-    library = make_library(settings)
+    try:
+        settings = Settings.load()
+        for folder in args.models_dir:
+            if folder not in settings.extra_model_dirs:
+                settings.extra_model_dirs.append(folder)
+        backend = make_backend(settings)
+        library = make_library(settings)
+    except FolderError as exc:
+        log.error("the window cannot start: %s", exc.strerror)
+        show_startup_error(exc.strerror)
+        return 2
     screenshot = None
     if args.screenshot:
         screenshot = argparse.Namespace(screenshot=args.screenshot, prompt=args.window_prompt, model=args.window_model,

@@ -72,8 +72,12 @@ def default_output_dir() -> Path:
     return Path(platformdirs.user_pictures_dir()) / APP_NAME
 
 
-def user_models_dir() -> Path:
-    return _ensure(data_dir() / "models")
+def user_models_dir(*, create: bool = True) -> Path:
+    """The user's own models folder (made unless ``create`` is False: looking needs no folder)."""
+    if create:
+        return _ensure(data_dir() / "models")
+    home = _home_override()
+    return (home / "data" if home else Path(platformdirs.user_data_dir(APP_SLUG, appauthor=False))) / "models"
 
 
 def settings_file() -> Path:

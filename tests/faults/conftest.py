@@ -84,16 +84,17 @@ def save_images(folder: Path, count: int, *, prompt: str = "a red circle", store
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """``make(size_kb)``: a real, small file system (tmpfs) to fill up; skipped where none can be mounted."""
+    """``make(size_kb)``: a real, small file system (tmpfs) to fill up, or a read-only one; skipped
+    where none can be mounted (the tests that inject the error at the write run everywhere)."""
     mounted: list[Path] = []
 
-    def make(size_kb: int = 1024) -> Path:
+    def make(size_kb: int = 1024, *, read_only: bool = False) -> Path:
         if sys.platform != "linux" or os.geteuid() != 0 or shutil.which("mount") is None:
             pytest.skip("a small file system is mounted as root on Linux; the ENOSPC-injection tests cover the rest")
         where = tmp_path / f"disk{len(mounted)}"
         where.mkdir()
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=0777", "tmpfs", str(where)],
-                              capture_output=True)
+        options = f"size={size_kb}k,mode=0777" + (",ro" if read_only else "")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True)
         if done.returncode != 0:
             pytest.skip(f"cannot mount a small file system here: {done.stderr.decode().strip()}")
         mounted.append(where)

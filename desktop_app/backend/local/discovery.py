@@ -215,7 +215,7 @@ def inspect_model(folder: Path | str, model_id: str | None = None, *, check_weig
 
 
 def search_paths(extra: list[Path | str] = ()) -> list[Path]:
-    found = [paths.shipped_models_dir(), paths.user_models_dir(), *(Path(p).expanduser() for p in extra)]
+    found = [paths.shipped_models_dir(), paths.user_models_dir(create=False), *(Path(p).expanduser() for p in extra)]
     return [p for p in found if p is not None]
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from desktop_app.backend.local.classifier import LatentClassifier
 from desktop_app.backend.local.device import Placement
 from desktop_app.backend.local.discovery import inspect_model
+from desktop_app.backend.local.load_errors import load_failure
 from desktop_app.backend.local.performance import (
     CompileSettings,
     FastUNet,
@@ -101,8 +102,10 @@ def load_model(info: ModelInfo, placement: Placement, *, low_vram: bool = False)
         pipe = _load_pipeline(info, placement)
     except ModelLoadError:
         raise
-    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
-        raise ModelLoadError(info.path, f"could not be loaded: {exc}") from exc
+    except Exception as exc:  # the libraries' advice is for programmers: never shown as it is
+        if out_of_memory(exc):
+            raise
+        raise load_failure(exc, info.path) from exc
     classifier = None
     folder = Path(info.path) / "classifier"
     if (folder / "config.json").exists():
@@ -110,8 +113,10 @@ def load_model(info: ModelInfo, placement: Placement, *, low_vram: bool = False)
             classifier = LatentClassifier.load(folder).to(placement.device)
         except ModelLoadError:
             raise
-        except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
-            raise ModelLoadError(folder, f"the classifier could not be loaded: {exc}") from exc
+        except Exception as exc:
+            if out_of_memory(exc):
+                raise
+            raise load_failure(exc, folder) from exc
     return place(LoadedModel(info, pipe, classifier, placement), low_vram=low_vram)
 
 
