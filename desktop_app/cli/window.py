@@ -41,10 +41,9 @@ def make_backend(settings):
 
 def make_library(settings):
     """The gallery library over the index; without an index (it cannot be opened) images are still saved."""
+    from desktop_app.core.paths import FolderError
     from desktop_app.gallery.library import Library
     from desktop_app.gallery.store import open_default_store
-
-    from desktop_app.core.paths import FolderError
 
     try:
         store = open_default_store([settings.output_path])

@@ -26,7 +26,7 @@ from desktop_app.core.settings import Settings
 from desktop_app.gallery.export import ExportError, ExportOptions, export_images
 from desktop_app.gallery.library import Library
 from desktop_app.gallery.store import GalleryStore
-from tests.faults.conftest import REPO, fill_up, save_images
+from tests.faults.conftest import REPO, save_images
 
 
 @pytest.fixture
