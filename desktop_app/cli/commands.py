@@ -171,7 +171,7 @@ def _follow(backend, job_id: str, library, args: argparse.Namespace) -> int:
 
     def interrupt() -> None:
         if not interrupted:
-            output.tell("\ncancelling… (pictures already made are still saved)")
+            output.tell("cancelling… (pictures already made are still saved)", start="\n")
         interrupted.append(True)
         backend.cancel(job_id)
 

@@ -12,21 +12,11 @@ import sys
 from pathlib import Path
 
 from desktop_app.cli import output
+from desktop_app.core.arguments import whole
 from desktop_app.core.paths import FolderError
 from desktop_app.gallery.store import Query, open_default_store
 
 MAX_LIMIT = 1_000_000
-
-
-def positive_count(text: str) -> int:
-    """An argparse type: a whole number from 1 to MAX_LIMIT."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"should be a whole number, not {text!r}") from None
-    if not 1 <= value <= MAX_LIMIT:
-        raise argparse.ArgumentTypeError(f"should be from 1 to {MAX_LIMIT}, not {value}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also index the images in this folder (remembered; may be given more than once)")
     parser.add_argument("--search", metavar="WORDS", help="list the images whose prompt, negative prompt or model match")
     parser.add_argument("--model", default="", help="with --search: only this model id")
-    parser.add_argument("--limit", type=positive_count, default=20, help="with --search: at most this many (default 20)")
+    parser.add_argument("--limit", type=whole(1, MAX_LIMIT), default=20, help="with --search: at most this many (default 20)")
 
 
 def _progress(done: int, total: int) -> None:

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging(args.verbose)
         return _dispatch(args)
     except KeyboardInterrupt:
-        tell("\ninterrupted")
+        tell("interrupted", start="\n")
         return 130
     except FolderError as exc:
         error(exc.strerror)

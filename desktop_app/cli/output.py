@@ -19,8 +19,8 @@ from desktop_app.core.text import for_terminal
 _CONTROL_BYTES = re.compile(rb"[\x00-\x1f\x7f]")
 
 
-def _write(stream, text: str, end: str = "\n") -> None:
-    stream.write(for_terminal(text) + end)
+def _write(stream, text: str, end: str = "\n", start: str = "") -> None:
+    stream.write(start + for_terminal(text) + end)
     stream.flush()
 
 
@@ -29,9 +29,9 @@ def say(text: object) -> None:
     _write(sys.stdout, str(text))
 
 
-def tell(text: object, end: str = "\n") -> None:
-    """A line of progress or a note on stderr (``end=""`` for a progress bar redrawn with ``\\r``)."""
-    _write(sys.stderr, str(text), end)
+def tell(text: object, *, start: str = "") -> None:
+    """A line of progress or a note on stderr (``start="\\n"`` ends a progress bar's line first)."""
+    _write(sys.stderr, str(text), start=start)
 
 
 def error(text: object) -> None:

@@ -18,16 +18,19 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from desktop_app.core.arguments import whole
+    from desktop_app.core.recipe import MAX_BATCH, MAX_STEPS
+
     p.add_argument("--models-dir", action="append", default=[], metavar="PATH", help="an extra model folder for this run")
     p.add_argument("--theme", choices=["system", "light", "dark"], help="this run's theme (the setting is kept)")
     hidden = argparse.SUPPRESS
     p.add_argument("--screenshot", metavar="PATH", help=hidden)  # generate once, save a picture of the window, quit
     p.add_argument("--prompt", dest="window_prompt", default="a big yellow star in the top right corner", help=hidden)
     p.add_argument("--model", dest="window_model", default=None, help=hidden)
-    p.add_argument("--steps", dest="window_steps", type=int, default=None, help=hidden)
-    p.add_argument("--batch", dest="window_batch", type=int, default=None, help=hidden)
+    p.add_argument("--steps", dest="window_steps", type=whole(1, MAX_STEPS), default=None, help=hidden)
+    p.add_argument("--batch", dest="window_batch", type=whole(1, MAX_BATCH), default=None, help=hidden)
     p.add_argument("--tab", choices=["create", "gallery"], default="create", help=hidden)
-    p.add_argument("--at-step", type=int, default=0, help=hidden)
+    p.add_argument("--at-step", type=whole(0, MAX_STEPS), default=0, help=hidden)
     p.add_argument("--quit-after-show", action="store_true", help=hidden)  # print the start-up time and quit
 
 

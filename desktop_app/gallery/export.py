@@ -257,6 +257,8 @@ def export_images(
     """Export ``sources`` (image files); see the module docstring. Raises ExportError/ExportCancelled."""
     if options.format not in FORMATS:
         raise ValueError(f"unknown format {options.format!r}; choose one of {', '.join(FORMATS)}")
+    if not (isinstance(options.quality, int) and not isinstance(options.quality, bool) and 1 <= options.quality <= 100):
+        raise ValueError(f"the quality must be a whole number from 1 to 100, not {options.quality!r}")
     sources = [Path(s) for s in sources]
     try:
         sink = _Sink(options)
