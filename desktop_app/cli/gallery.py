@@ -67,8 +67,8 @@ def _run(store, args: argparse.Namespace) -> int:
     if args.search is not None:
         for image_id, path in store.query(Query(text=args.search, model_id=args.model), limit=args.limit):
             record = store.record(image_id)
-            prompt = record.prompt if record else ""
-            output.say(f"{path}\t{record.seed if record else ''}\t{prompt[:80]}")
+            prompt = record.prompt.replace("\n", " ") if record else ""
+            output.say(path, record.seed if record else "", prompt[:80], sep="\t")
     return 0
 
 

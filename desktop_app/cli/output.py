@@ -24,9 +24,10 @@ def _write(stream, text: str, end: str = "\n", start: str = "") -> None:
     stream.flush()
 
 
-def say(text: object) -> None:
-    """One line of results on stdout."""
-    _write(sys.stdout, str(text))
+def say(*parts: object, sep: str = " ") -> None:
+    """One line of results on stdout (``sep`` between the parts is written as it is, e.g. a tab)."""
+    sys.stdout.write(sep.join(for_terminal(part) for part in parts) + "\n")
+    sys.stdout.flush()
 
 
 def tell(text: object, *, start: str = "") -> None:
