@@ -108,14 +108,15 @@ def reported(db_path: Path) -> Iterator[None]:
 
 
 def connect(db_path: Path, busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
-    db = sqlite3.connect(db_path, check_same_thread=False, timeout=busy_timeout)
-    try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-    except BaseException:
-        db.close()
-        raise
-    return db
+    """A connection (nothing is read yet: ``configure`` does the first reads)."""
+    return sqlite3.connect(db_path, check_same_thread=False, timeout=busy_timeout)
+
+
+def configure(db: sqlite3.Connection) -> None:
+    """WAL mode. Raises on a damaged file; the caller closes ``db`` (after moving a damaged file
+    aside: closing first lets SQLite delete the WAL)."""
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
 
 
 def check(db: sqlite3.Connection) -> None:

@@ -161,15 +161,16 @@ class GalleryStore:
             db = None
             try:
                 db = self._connect()
+                index_file.configure(db)
                 if check and existed:
                     index_file.check(db)
                 index_file.migrate(db)
                 return db
             except (sqlite3.DatabaseError, IndexCorrupt) as exc:
+                if index_file.is_damage(exc):
+                    return self._replace_damaged(exc, db)
                 if db is not None:
                     db.close()
-                if index_file.is_damage(exc):
-                    return self._replace_damaged(exc)
                 # switching a new file to WAL, or a migration, can be refused at once while another
                 # process does the same (SQLite does not wait there): try again until the timeout
                 if index_file.is_busy(exc) and time.monotonic() < deadline:
@@ -177,15 +178,28 @@ class GalleryStore:
                     continue
                 raise index_file.unavailable(exc, self.db_path) from exc
 
-    def _replace_damaged(self, reason: Exception) -> sqlite3.Connection:
+    def _replace_damaged(self, reason: Exception, damaged: sqlite3.Connection | None) -> sqlite3.Connection:
+        """Move the damaged index aside (while it is still open: closing it first would let SQLite
+        delete a WAL that may hold committed rows), then rebuild it from the files."""
         try:
-            aside = index_file.set_aside(self.db_path)
+            try:
+                aside = index_file.set_aside(self.db_path)
+            except OSError:
+                if damaged is None:
+                    raise
+                damaged.close()  # where open files cannot be renamed (Windows)
+                damaged = None
+                aside = index_file.set_aside(self.db_path)
         except OSError as exc:
             raise index_file.unavailable(exc, self.db_path) from exc
+        finally:
+            if damaged is not None:
+                damaged.close()
         log.warning("the gallery index %s is unusable (%s); moved to %s and rebuilding", self.db_path, reason, aside)
         self.recovered = f"the index was unusable ({reason}) and was rebuilt from the image files"
         with index_file.reported(self.db_path):
             db = self._connect()
+            index_file.configure(db)
             index_file.migrate(db)
         self._db = db
         self.sync()

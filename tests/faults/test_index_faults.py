@@ -161,3 +161,24 @@ def test_a_full_disk_is_reported_and_the_index_kept(small_disk, tmp_path):
         store.sync()
         assert store.count() == 43
     assert before  # there was an index to keep
+
+
+@pytest.mark.expect_log(r"gallery index .* is unusable")
+def test_real_damage_moves_the_index_aside_with_its_wal_and_never_over_another_copy(indexed, home):
+    pictures, images = indexed
+    db_path = default_db_path()
+    for round_ in range(2):  # twice within a second: two copies, neither overwritten
+        store = GalleryStore(roots=[pictures])
+        store.add_file(images[0])  # something in the WAL
+        wal = Path(f"{db_path}-wal").read_bytes()
+        store._db.close()  # as a crash would leave it (the WAL not checkpointed)
+        Path(f"{db_path}-wal").write_bytes(wal)
+        data = bytearray(db_path.read_bytes())
+        data[:100] = b"\0" * 100  # the header is gone: real damage
+        db_path.write_bytes(bytes(data))
+        with GalleryStore(roots=[pictures]) as rebuilt:
+            assert "rebuilt from the image files" in rebuilt.recovered
+            assert rebuilt.count() == 4
+    copies = sorted(p.name for p in db_path.parent.glob("gallery.sqlite3.corrupt-*"))
+    assert len([c for c in copies if not c.endswith(("-wal", "-shm"))]) == 2
+    assert len([c for c in copies if c.endswith("-wal")]) == 2  # each copy kept its WAL
