@@ -117,11 +117,10 @@ def make_backend(model_dirs: list[str], options: RunOptions):
 def run_generate(args: argparse.Namespace) -> int:
     from desktop_app.core.models import ModelLoadError
     from desktop_app.core.settings import Settings
+    from desktop_app.gallery.save import SaveError, check_output_folder
 
     options = RunOptions(device=args.device, precision=args.precision, preview="off", fast=args.fast,
                          low_vram=args.low_vram, vae_tiling=args.vae_tiling)
-    from desktop_app.gallery.save import SaveError, check_output_folder
-
     backend = make_backend(Settings.load().extra_model_dirs, options)
     try:
         info = backend.describe(args.model or DEFAULT_MODEL_ID)
@@ -166,6 +165,8 @@ def _ctrl_c_calls(handler: Callable[[], None]) -> Iterator[None]:
 
 def _follow(backend, job_id: str, library, args: argparse.Namespace) -> int:
     """Show the job's progress, save its pictures as they come, and return the exit status."""
+    from desktop_app.gallery.save import DiskFullError
+
     failed_saves = 0
     interrupted = []
 
@@ -183,9 +184,10 @@ def _follow(backend, job_id: str, library, args: argparse.Namespace) -> int:
             elif isinstance(event, ImageMade) and event.job_id == job_id:
                 try:
                     output.path(library.save(event.image).path)
-                except OSError as exc:
-                    problem = getattr(exc, "problem", "") or f"could not save the image: {exc.strerror or exc}"
-                    output.error(f"{problem}; free some space or give --out another folder")
+                except OSError as exc:  # SaveError / DiskFullError: said with this command's options
+                    problem = getattr(exc, "problem", "") or f"the image could not be saved: {exc.strerror or exc}"
+                    full = isinstance(exc, DiskFullError)
+                    output.error(f"{problem}; {'free some space or ' if full else ''}give --out another folder")
                     failed_saves += 1
             elif isinstance(event, Failed) and event.job_id == job_id:
                 output.error(f"{event.message} {ADVICE.get(event.kind, '')}".strip())

@@ -2,9 +2,10 @@
 
 The bytes go to a temporary file in the target folder, are flushed to the disk (fsync) and only
 then get their real name, which never replaces another file (``core.files``), so a crash, a
-kill, a full disk or a second process saving the same name never costs an image. The PNG carries the recipe twice: a ``parameters`` text in AUTOMATIC1111's
-format (other tools and image sites read it) and a JSON chunk with the exact recipe, how it ran
-and the versions (format 2; see ``metadata`` for reading both formats back).
+kill, a full disk or a second process saving the same name never costs an image. The PNG
+carries the recipe twice: a ``parameters`` text in AUTOMATIC1111's format (other tools and image
+sites read it) and a JSON chunk with the exact recipe, how it ran and the versions (format 2;
+see ``metadata`` for reading both formats back).
 """
 
 from __future__ import annotations
@@ -107,52 +108,43 @@ def write_atomically(data: bytes, folder: Path, name: str) -> Path:
         raise save_error(exc, folder) from exc
 
 
-def save_error(exc: OSError, folder: Path) -> SaveError:
-    """The user's error for an image that could not be written into ``folder``. ``problem`` says
-    what happened; the message adds what to do (a front end with its own controls may say it
-    with those instead)."""
-    if isinstance(exc, SaveError):
-        return exc
-    if exc.errno in _NO_SPACE:
-        error = DiskFullError(errno.ENOSPC, f"The disk holding {folder} is full, so the image was not saved. "
-                                            "Free some space, or choose another output folder, and generate again.",
-                              str(folder))
-        error.problem = f"the disk holding {folder} is full, so the image was not saved"
-        return error
-    reason = exc.strerror or str(exc)
-    error = SaveError(exc.errno, f"The image could not be saved in {folder}: {reason}.", str(folder))
-    error.problem = f"the image could not be saved in {folder}: {reason}"
+def _error(number: int | None, problem: str, advice: str, folder: Path, kind: type[SaveError] = SaveError) -> SaveError:
+    error = kind(number, f"{problem[:1].upper()}{problem[1:]}.{' ' + advice if advice else ''}", str(folder))
+    error.problem = problem
     return error
 
 
-def check_output_folder(folder: Path) -> None:
-    """Make sure images can be written into ``folder`` (creating it) before any is made.
+def save_error(exc: OSError, folder: Path) -> SaveError:
+    """The user's error for an image that could not be written into ``folder``: ``problem`` says
+    what happened, the message adds what to do (a front end with its own controls, like the
+    command line's --out, may say that in its own words instead)."""
+    if isinstance(exc, SaveError):
+        return exc
+    if exc.errno in _NO_SPACE:
+        return _error(errno.ENOSPC, f"the disk holding {folder} is full, so the image was not saved",
+                      "Free some space, or choose another output folder, and generate again.", folder, DiskFullError)
+    return _error(exc.errno, f"the image could not be saved in {folder}: {exc.strerror or exc}", "", folder)
 
-    Raises ``SaveError`` whose ``problem`` says what is wrong (a file in the way, no permission,
-    a read-only disk)."""
+
+def check_output_folder(folder: Path) -> None:
+    """Make sure images can be written into ``folder`` (creating it) before any is made; raises
+    ``SaveError`` saying what is wrong (a file in the way, no permission, a read-only disk)."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
-        error = SaveError(errno.ENOTDIR, f"The output folder {folder} is a file, not a folder.", str(folder))
-        error.problem = f"the output folder {folder} is a file, not a folder"
-        raise error
+        raise _error(errno.ENOTDIR, f"the output folder {folder} is a file, not a folder", "", folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        if isinstance(exc, (FileExistsError, NotADirectoryError)):
-            reason = "a part of its path is a file"
-        error = SaveError(exc.errno, f"The output folder {folder} cannot be created: {reason}.", str(folder))
-        error.problem = f"the output folder {folder} cannot be created ({reason})"
-        raise error from exc
+        reason = "a part of its path is a file" if isinstance(exc, (FileExistsError, NotADirectoryError)) else \
+            exc.strerror or str(exc)
+        raise _error(exc.errno, f"the output folder {folder} cannot be created ({reason})", "", folder) from exc
     try:
         fd, probe = create_temp(folder, ".probe")
         os.close(fd)
         probe.unlink()
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        error = SaveError(exc.errno, f"The output folder {folder} cannot be written: {reason}.", str(folder))
-        error.problem = f"the output folder {folder} cannot be written ({reason})"
-        raise error from exc
+        raise _error(exc.errno, f"the output folder {folder} cannot be written ({exc.strerror or exc})", "",
+                     folder) from exc
 
 
 def image_file_name(recipe: Recipe, index_in_batch: int, when: datetime) -> str:
