@@ -23,13 +23,11 @@ from desktop_app.backend.local.model_files import (
     check_defaults,
     check_scheduler_config,
     field,
+    number,
     positive_ints,
     read_json,
     shown,
     whole,
-)
-from desktop_app.backend.local.model_files import (
-    number as _number,
 )
 from desktop_app.core import paths
 from desktop_app.core.models import ModelCatalog, ModelInfo, ModelLoadError
@@ -188,7 +186,7 @@ def inspect_model(folder: Path | str, model_id: str | None = None, *, check_weig
         sample = whole(unet, "sample_size", unet_file, 64, 1, 4096)
     whole(unet, "in_channels", unet_file, 4, 1, 64)
     channels = whole(vae, "latent_channels", vae_file, 4, 1, 64)
-    _number(vae, "scaling_factor", vae_file, 0.18215, 0, math.inf, above_low=True)
+    number(vae, "scaling_factor", vae_file, 0.18215, 0, math.inf, above_low=True)
     family = _family(folder, index, extra, extra_file)
     name = field(extra, "name", str, extra_file) or folder.name
     defaults = check_defaults(field(extra, "defaults", dict, extra_file, {}), extra_file)
