@@ -85,10 +85,14 @@ def recipe_from_args(args: argparse.Namespace, defaults: dict) -> Recipe:
     )
 
 
-def _output_folder(out: Path | None) -> Path:
+def _settings():
+    """The user's settings; what went wrong reading them is said once, as a note."""
     from desktop_app.core.settings import Settings
 
-    return out if out is not None else Settings.load().output_path
+    settings = Settings.load()
+    if settings.load_note:
+        output.tell(f"note: {settings.load_note}")
+    return settings
 
 
 def _library(folder: Path, dated: bool):
@@ -116,12 +120,12 @@ def make_backend(model_dirs: list[str], options: RunOptions):
 
 def run_generate(args: argparse.Namespace) -> int:
     from desktop_app.core.models import ModelLoadError
-    from desktop_app.core.settings import Settings
     from desktop_app.gallery.save import SaveError, check_output_folder
 
     options = RunOptions(device=args.device, precision=args.precision, preview="off", fast=args.fast,
                          low_vram=args.low_vram, vae_tiling=args.vae_tiling)
-    backend = make_backend(Settings.load().extra_model_dirs, options)
+    settings = _settings()
+    backend = make_backend(settings.extra_model_dirs, options)
     try:
         info = backend.describe(args.model or DEFAULT_MODEL_ID)
     except ModelLoadError as exc:
@@ -129,7 +133,7 @@ def run_generate(args: argparse.Namespace) -> int:
         return 2
     recipe = recipe_from_args(args, info.defaults).with_(model_id=info.id)
     problems = recipe.validate(info) + options.problems()
-    folder = _output_folder(args.out)
+    folder = args.out if args.out is not None else settings.output_path
     if not problems:
         try:
             check_output_folder(folder)  # before generating (and creating it): a bad --out must not cost the run
@@ -211,9 +215,8 @@ def _summary(summary, args: argparse.Namespace) -> None:
 
 def run_models(args: argparse.Namespace) -> int:
     from desktop_app.backend.local.discovery import discover, search_paths
-    from desktop_app.core.settings import Settings
 
-    extra = Settings.load().extra_model_dirs
+    extra = _settings().extra_model_dirs
     found = discover(extra)
     for info in found.models:
         w, h = info.native_size

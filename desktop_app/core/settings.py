@@ -176,9 +176,11 @@ def _salvage(text: str) -> dict[str, Any]:
 
 
 def _keep_aside(path: Path, raw: bytes, damage: str, rejected: list[str]) -> str:
-    """Keep the file as it was next to it; returns the note for the user."""
+    """Keep the file as it was next to it (once: every later start finds the same copy); returns
+    the note for the user."""
     try:
-        aside = write_new(raw, path.parent, f"settings-damaged-{datetime.now():%Y%m%d-%H%M%S}.json").name
+        same = [p for p in sorted(path.parent.glob("settings-damaged-*.json")) if p.read_bytes() == raw]
+        aside = same[0].name if same else write_new(raw, path.parent, f"settings-damaged-{datetime.now():%Y%m%d-%H%M%S}.json").name
         kept = f"the file as it was is kept as {aside}"
     except OSError as exc:
         kept = f"it could not be kept aside ({exc.strerror or exc})"

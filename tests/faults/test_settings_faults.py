@@ -109,3 +109,15 @@ def test_a_last_recipe_with_impossible_numbers_still_opens_the_window(qtbot, las
         assert any("could not be restored" in m for m in window.messages.messages("info"))
     finally:
         window.close()
+
+
+@pytest.mark.expect_log(r"settings: .*settings\.json cannot be read")
+def test_the_command_line_says_so_and_keeps_one_copy_however_often_it_runs(capsys):
+    from desktop_app.cli.main import main
+
+    paths.settings_file().write_text('{"theme": "dark", "extra_model_dirs": ["/srv/mod', encoding="utf-8")
+    for _ in range(3):
+        assert main(["models"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+    (aside,) = aside_files()
+    assert len(notes) == 3 and all(line.endswith(f"the file as it was is kept as {aside}.") for line in notes)
