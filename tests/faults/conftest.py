@@ -57,7 +57,9 @@ def run_cli(args: list[str | bytes], home: Path, *, timeout: float = 60, env: di
             script: str | None = None) -> subprocess.CompletedProcess:
     """``diffuse-studio ARGS`` in a subprocess (``script``: Python run first, e.g. to arm a fault)."""
     environment = {**os.environ, "DIFFUSE_STUDIO_HOME": str(home), "PYTHONPATH": str(REPO), **(env or {})}
-    code = (script or "") + "\nfrom desktop_app.cli.main import main\nimport sys\nraise SystemExit(main(sys.argv[1:]))\n"
+    # Ctrl+C raises KeyboardInterrupt as in a terminal, also when the tests run with SIGINT ignored (in the background)
+    code = ("import signal\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n" + (script or "")
+            + "\nfrom desktop_app.cli.main import main\nimport sys\nraise SystemExit(main(sys.argv[1:]))\n")
     return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=environment, capture_output=True,
                           timeout=timeout)
 

@@ -167,7 +167,7 @@ def test_a_full_disk_is_reported_and_the_index_kept(small_disk, tmp_path):
 def test_real_damage_moves_the_index_aside_with_its_wal_and_never_over_another_copy(indexed, home):
     pictures, images = indexed
     db_path = default_db_path()
-    for round_ in range(2):  # twice within a second: two copies, neither overwritten
+    for _ in range(2):  # twice within a second: two copies, neither overwritten
         store = GalleryStore(roots=[pictures])
         store.add_file(images[0])  # something in the WAL
         wal = Path(f"{db_path}-wal").read_bytes()

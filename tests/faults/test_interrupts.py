@@ -27,10 +27,11 @@ _library.Library.save = _save_after_ctrl_c
 """
 
 SIGINT_AT_START = """
-import os, signal
+import os, signal, time
 import desktop_app.cli.commands as _commands
 def _interrupted(*args):
     os.kill(os.getpid(), signal.SIGINT)  # Ctrl+C while the engine is starting
+    time.sleep(10)  # the signal interrupts this
     raise AssertionError("the signal did not arrive")
 _commands.make_backend = _interrupted
 """
