@@ -13,13 +13,16 @@ import sys
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from desktop_app.core.arguments import number, whole
+    from desktop_app.core.recipe import MAX_BATCH, MAX_GUIDANCE, MAX_PIXELS, MAX_STEPS
+
     p.add_argument("--model", default=None, help="model id or folder (default: the built-in model)")
     p.add_argument("--scheduler", default="DPM++ 2M")
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--guidance", type=float, default=7.5)
-    p.add_argument("--size", type=int, default=None, help="image side in pixels (default: the model's native size)")
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--steps", type=whole(1, MAX_STEPS), default=20)
+    p.add_argument("--guidance", type=number(0, MAX_GUIDANCE), default=7.5)
+    p.add_argument("--size", type=whole(8, MAX_PIXELS), default=None, help="image side in pixels (default: the model's native size)")
+    p.add_argument("--batch", type=whole(1, MAX_BATCH), default=1)
+    p.add_argument("--repeats", type=whole(1, 1000), default=5)
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="auto")
     p.add_argument("--preview", default="latent", choices=["latent", "vae"], help="preview mode for the 'previews on' runs")
@@ -31,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile-backend", default="inductor", help="with --fast: the torch.compile backend")
     p.add_argument("--gui", action="store_true", help="measure the window: start-up time, event-loop stalls, preview rate")
     p.add_argument("--gallery", action="store_true", help="measure the gallery with 10,000 images")
-    p.add_argument("--gallery-size", type=int, default=10_000)
+    p.add_argument("--gallery-size", type=whole(1, 1_000_000), default=10_000)
     p.add_argument("--models", action="store_true",
                    help="measure a single-file checkpoint (about 2 GiB, made here): listing, loading, hashing")
     p.add_argument("--models-arch", default="sd15", help="with --models: the architecture of the file")

@@ -1,25 +1,38 @@
 """``generate``, ``models`` and ``schedulers``: the command line's front end to a backend.
 
-Images' paths go to stdout, one per line; progress and messages go to stderr; bad arguments exit
-with status 2 and every validation message; Ctrl+C cancels the job, saves nothing half-made and
-exits with 130. ``generate`` talks to the backend only through its protocol. ``--model`` takes a
-model id, a model folder or a checkpoint file; LoRAs come from the prompt's ``<lora:name:weight>``
-tags, embeddings from their names in it (both from the model folders and the other apps' roots of
-the settings, or ``--root``).
+Images' paths go to stdout, one per line; progress and messages go to stderr (through
+``cli.output``: nothing from a file reaches the terminal raw); bad arguments, and an output folder
+that cannot be written, exit with status 2 and every message before anything is generated.
+Ctrl+C, wherever it comes, exits with 130: it cancels the job, and every picture already made is
+still saved and printed (saving is never interrupted half way). ``generate`` talks to the backend
+only through its protocol: this computer's engine, or a ComfyUI server (``--server``). ``--model``
+takes a model id, a model folder or a checkpoint file; LoRAs come from the prompt's
+``<lora:name:weight>`` tags, embeddings from their names in it (both from the model folders and the
+other apps' roots of the settings, or ``--root``).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from desktop_app.cli import output
 from desktop_app.core.events import Cancelled, Failed, Finished, ImageMade, Progress
 from desktop_app.core.options import DEVICES, PRECISIONS, VAE_TILING, RunOptions
 from desktop_app.core.recipe import DDPM_VARIANCES, DEFAULT_MODEL_ID, Recipe
 
 # A failed job's kind → the exit status: the user's input (2) or the run itself (1).
 EXIT_STATUS = {"invalid": 2, "model": 2, "prediction": 2, "device": 2, "memory": 1, "server": 1, "internal": 1}
+# … and what to do about it, with this command's options
+ADVICE = {"device": "Choose another with --device (auto, cpu, cuda, mps).",
+          "memory": "Try a smaller --width/--height or --batch, --low-vram, or --device cpu.",
+          "prediction": "Run it again with --prediction epsilon (the 512-pixel SD 2.x models) or --prediction v "
+                        "(the 768-pixel ones); the choice is remembered for this file."}
 PREDICTION_CHOICES = {"epsilon": "epsilon", "eps": "epsilon", "v": "v_prediction", "v_prediction": "v_prediction"}
 
 
@@ -90,15 +103,30 @@ def recipe_from_args(args: argparse.Namespace, defaults: dict) -> Recipe:
     )
 
 
-def _library(out: Path | None):
+def _settings():
+    """The user's settings; what went wrong reading them is said once, as a note."""
     from desktop_app.core.settings import Settings
+
+    settings = Settings.load()
+    if settings.load_note:
+        output.tell(f"note: {settings.load_note}")
+    return settings
+
+
+def _library(folder: Path, dated: bool):
+    """The library to save into; without an index when it cannot be opened now (the next scan adds
+    the images)."""
     from desktop_app.gallery.library import Library
     from desktop_app.gallery.store import open_default_store
 
-    if out is not None:
-        return Library(out, None, dated=False)
-    output = Settings.load().output_path
-    return Library(output, open_default_store([output]))
+    if not dated:
+        return Library(folder, None, dated=False)
+    try:
+        store = open_default_store([folder])
+    except OSError as exc:  # IndexUnavailable: busy, full disk
+        output.tell(f"note: the images are saved but not added to the gallery index now: {exc.strerror or exc}")
+        store = None
+    return Library(folder, store)
 
 
 def add_models_arguments(p: argparse.ArgumentParser) -> None:
@@ -123,26 +151,32 @@ def _file_model_problem(info) -> str | None:
     return None
 
 
-def run_generate(args: argparse.Namespace) -> int:
-    from desktop_app.backend.local import LocalBackend
-    from desktop_app.core.model_choices import remember_prediction
-    from desktop_app.core.models import ModelLoadError
-    from desktop_app.core.recipe import AddOn
-    from desktop_app.core.settings import Settings
-
-    settings = Settings.load()
-    options = RunOptions(device=args.device, precision=args.precision, preview="off", fast=args.fast,
-                         low_vram=args.low_vram, vae_tiling=args.vae_tiling)
+def make_backend(settings, args: argparse.Namespace, options: RunOptions):
+    """The backend ``generate`` runs on: a ComfyUI server with ``--server``, else this computer's
+    engine (tests put a scripted one here). Raises ``ConnectionError`` for a server that is not there."""
     if args.server:
         from desktop_app.backend.remote.comfyui import connect
 
-        try:
-            backend = connect(args.server, args.token)
-        except ConnectionError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    else:
-        backend = LocalBackend(settings.extra_model_dirs, defaults=options, app_roots=[*settings.app_roots, *args.root])
+        return connect(args.server, args.token)
+    from desktop_app.backend.local import LocalBackend
+
+    return LocalBackend(settings.extra_model_dirs, defaults=options, app_roots=[*settings.app_roots, *args.root])
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from desktop_app.core.model_choices import remember_prediction
+    from desktop_app.core.models import ModelLoadError
+    from desktop_app.core.recipe import AddOn
+    from desktop_app.gallery.save import SaveError, check_output_folder
+
+    options = RunOptions(device=args.device, precision=args.precision, preview="off", fast=args.fast,
+                         low_vram=args.low_vram, vae_tiling=args.vae_tiling)
+    settings = _settings()
+    try:
+        backend = make_backend(settings, args, options)
+    except ConnectionError as exc:
+        output.error(exc)
+        return 2
     try:
         info = backend.describe(args.model or DEFAULT_MODEL_ID)
         if args.prediction and Path(info.path).is_file():
@@ -150,7 +184,7 @@ def run_generate(args: argparse.Namespace) -> int:
             backend.refresh_models()
             info = backend.describe(info.id)
     except ModelLoadError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        output.error(exc)
         backend.close()
         return 2
     recipe = recipe_from_args(args, info.defaults).with_(model_id=info.id)
@@ -160,12 +194,18 @@ def run_generate(args: argparse.Namespace) -> int:
     wrong_kind = _file_model_problem(info)
     if wrong_kind:
         problems = [wrong_kind] + [p for p in problems if not p.startswith("id:")]
+    folder = args.out if args.out is not None else settings.output_path
+    if not problems:
+        try:
+            check_output_folder(folder)  # before generating (and creating it): a bad --out must not cost the run
+        except SaveError as exc:
+            problems.append(f"{exc.problem}; give --out a folder you can write to")
     if problems:
         for problem in problems:
-            print(f"error: {problem}", file=sys.stderr)
+            output.error(problem)
         backend.close()
         return 2
-    library = _library(args.out)
+    library = _library(folder, dated=args.out is None)
     try:
         backend.start()
         return _follow(backend, backend.submit(recipe, options), library, args)
@@ -175,42 +215,64 @@ def run_generate(args: argparse.Namespace) -> int:
             library.store.close()
 
 
+@contextmanager
+def _ctrl_c_calls(handler: Callable[[], None]) -> Iterator[None]:
+    """While inside, Ctrl+C calls ``handler`` instead of raising KeyboardInterrupt wherever the
+    program happens to be (half way through writing a picture, say)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: handler())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _follow(backend, job_id: str, library, args: argparse.Namespace) -> int:
     """Show the job's progress, save its pictures as they come, and return the exit status."""
+    from desktop_app.gallery.save import DiskFullError
+
     failed_saves = 0
-    while True:
-        try:
+    interrupted = []
+
+    def interrupt() -> None:
+        if not interrupted:
+            output.tell("cancelling… (pictures already made are still saved)", start="\n")
+        interrupted.append(True)
+        backend.cancel(job_id)
+
+    with _ctrl_c_calls(interrupt):
+        while True:
             event = backend.next_event(0.1)
-        except KeyboardInterrupt:
-            backend.cancel(job_id)
-            print("\ncancelling…", file=sys.stderr)
-            continue
-        if isinstance(event, Progress) and event.job_id == job_id:
-            _progress(event)
-        elif isinstance(event, ImageMade) and event.job_id == job_id:
-            try:
-                print(library.save(event.image).path, flush=True)
-            except OSError as exc:
-                print(f"error: could not save the image: {exc.strerror or exc}", file=sys.stderr)
-                failed_saves += 1
-        elif isinstance(event, Failed) and event.job_id == job_id:
-            print(f"error: {event.message}", file=sys.stderr)
-            if event.kind == "prediction":
-                print("hint: run it again with --prediction epsilon (the 512-pixel SD 2.x models) or --prediction v "
-                      "(the 768-pixel ones); the choice is remembered for this file", file=sys.stderr)
-            return EXIT_STATUS.get(event.kind, 1)
-        elif isinstance(event, Cancelled) and event.job_id == job_id:
-            print("cancelled", file=sys.stderr)
-            return 130
-        elif isinstance(event, Finished) and event.job_id == job_id:
-            summary = event.summary
-            if args.fast and not args.server and summary.device.split(":")[0] != "cuda":
-                print("note: --fast applies on a CUDA GPU only; this run used the normal path", file=sys.stderr)
-            for line in summary.warnings + summary.notes:
-                print(f"warning: {line}", file=sys.stderr)
-            print(f"seed {summary.recipe.output.seed} · {summary.timings.get('total', 0):.2f} s · "
-                  f"{summary.device} {summary.precision}", file=sys.stderr)
-            return 1 if failed_saves else 0
+            if isinstance(event, Progress) and event.job_id == job_id:
+                _progress(event)
+            elif isinstance(event, ImageMade) and event.job_id == job_id:
+                try:
+                    output.path(library.save(event.image).path)
+                except OSError as exc:  # SaveError / DiskFullError: said with this command's options
+                    problem = getattr(exc, "problem", "") or f"the image could not be saved: {exc.strerror or exc}"
+                    full = isinstance(exc, DiskFullError)
+                    output.error(f"{problem}; {'free some space or ' if full else ''}give --out another folder")
+                    failed_saves += 1
+            elif isinstance(event, Failed) and event.job_id == job_id:
+                output.error(f"{event.message} {ADVICE.get(event.kind, '')}".strip())
+                return EXIT_STATUS.get(event.kind, 1)
+            elif isinstance(event, Cancelled) and event.job_id == job_id:
+                output.tell("cancelled")
+                return 130
+            elif isinstance(event, Finished) and event.job_id == job_id:
+                _summary(event.summary, args)
+                return 130 if interrupted else 1 if failed_saves else 0
+
+
+def _summary(summary, args: argparse.Namespace) -> None:
+    if args.fast and not args.server and summary.device.split(":")[0] != "cuda":
+        output.tell("note: --fast applies on a CUDA GPU only; this run used the normal path")
+    for line in summary.warnings + summary.notes:
+        output.tell(f"warning: {line}")
+    output.tell(f"seed {summary.recipe.output.seed} · {summary.timings.get('total', 0):.2f} s · "
+                f"{summary.device} {summary.precision}")
 
 
 def _size(size: int) -> str:
@@ -221,38 +283,37 @@ def run_models(args: argparse.Namespace) -> int:
     """Every model and add-on found, by kind and family, each file once; broken files to stderr."""
     from desktop_app.backend.local.discovery import discover, search_paths
     from desktop_app.core.models import ADD_ON_LABELS
-    from desktop_app.core.settings import Settings
 
-    settings = Settings.load()
+    settings = _settings()
     added = [str(Path(p).expanduser().resolve()) for p in getattr(args, "add_root", [])]
     if added:
         settings.app_roots = [*settings.app_roots, *(p for p in added if p not in settings.app_roots)]
         settings.save()
-        print(f"added to the settings: {', '.join(added)}", file=sys.stderr)
+        output.tell(f"added to the settings: {', '.join(added)}")
     extra = settings.extra_model_dirs
     found = discover(extra, [*settings.app_roots, *getattr(args, "root", [])])
     if found.models:
-        print("Models")
+        output.say("Models")
     for info in found.models:
         w, h = info.native_size
         notes = " · classifier guidance" if info.has_classifier else ""
         notes += f" · {info.kind}" if info.kind != "txt2img" else ""
         where = "file" if Path(info.path).is_file() else "folder"
-        print(f"  {info.id:24} {info.family:9} {w}×{h}  latent ÷{info.latent_factor}  {_size(info.size):>8}  {where}  "
-              f"{info.name}{notes}")
+        output.say(f"  {info.id:24} {info.family:9} {w}×{h}  latent ÷{info.latent_factor}  {_size(info.size):>8}  "
+                   f"{where}  {info.name}{notes}")
     for kind, label in ADD_ON_LABELS.items():
         add_ons = found.add_ons_of(kind)
         if add_ons:
-            print(f"{label}s" if not label.endswith("s") else label)
+            output.say(f"{label}s" if not label.endswith("s") else label)
         for add_on in sorted(add_ons, key=lambda a: ((a.family or "~"), a.name.casefold())):
             variant = f" ({add_on.variant})" if add_on.variant and add_on.variant not in ("lora", "ldm") else ""
-            print(f"  {add_on.name:24} {add_on.family or 'any family':9} {_size(add_on.size):>8}{variant}  {add_on.path}")
+            output.say(f"  {add_on.name:24} {add_on.family or 'any family':9} {_size(add_on.size):>8}{variant}  {add_on.path}")
     for folder in found.offline:
-        print(f"offline (not there now, kept in the settings): {folder}")
+        output.say(f"offline (not there now, kept in the settings): {folder}")
     for error in found.errors:
-        print(f"broken: {error}", file=sys.stderr)
+        output.tell(f"broken: {error}")
     if not found.models:
-        print("no models found in: " + ", ".join(map(str, search_paths(extra))), file=sys.stderr)
+        output.tell("no models found in: " + ", ".join(map(str, search_paths(extra))))
     return 0
 
 
@@ -261,5 +322,5 @@ def run_schedulers(args: argparse.Namespace) -> int:
 
     for spec in SCHEDULERS.values():
         flags = ", ".join(f for f, on in (("η", spec.takes_eta), ("variance", spec.takes_variance), ("stochastic", spec.stochastic)) if on)
-        print(f"{spec.name:20} {spec.class_name:34} {flags:22} {spec.description}")
+        output.say(f"{spec.name:20} {spec.class_name:34} {flags:22} {spec.description}")
     return 0

@@ -34,11 +34,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; Ctrl+C anywhere exits with 130 and a folder the app cannot make with 2,
+    each with one line, never a traceback."""
     from desktop_app.cli.logs import setup_logging
+    from desktop_app.cli.output import error, tell
+    from desktop_app.core.paths import FolderError
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        setup_logging(args.verbose)
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        tell("interrupted", start="\n")
+        return 130
+    except FolderError as exc:
+        error(exc.strerror)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.install_desktop_entry or args.uninstall_desktop_entry:
         from desktop_app.cli import desktop_entry
 

@@ -18,16 +18,19 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from desktop_app.core.arguments import whole
+    from desktop_app.core.recipe import MAX_BATCH, MAX_STEPS
+
     p.add_argument("--models-dir", action="append", default=[], metavar="PATH", help="an extra model folder for this run")
     p.add_argument("--theme", choices=["system", "light", "dark"], help="this run's theme (the setting is kept)")
     hidden = argparse.SUPPRESS
     p.add_argument("--screenshot", metavar="PATH", help=hidden)  # generate once, save a picture of the window, quit
     p.add_argument("--prompt", dest="window_prompt", default="a big yellow star in the top right corner", help=hidden)
     p.add_argument("--model", dest="window_model", default=None, help=hidden)
-    p.add_argument("--steps", dest="window_steps", type=int, default=None, help=hidden)
-    p.add_argument("--batch", dest="window_batch", type=int, default=None, help=hidden)
+    p.add_argument("--steps", dest="window_steps", type=whole(1, MAX_STEPS), default=None, help=hidden)
+    p.add_argument("--batch", dest="window_batch", type=whole(1, MAX_BATCH), default=None, help=hidden)
     p.add_argument("--tab", choices=["create", "gallery"], default="create", help=hidden)
-    p.add_argument("--at-step", type=int, default=0, help=hidden)
+    p.add_argument("--at-step", type=whole(0, MAX_STEPS), default=0, help=hidden)
     p.add_argument("--quit-after-show", action="store_true", help=hidden)  # print the start-up time and quit
 
 
@@ -60,12 +63,15 @@ def make_backend(settings):
 
 def make_library(settings):
     """The gallery library over the index; without an index (it cannot be opened) images are still saved."""
+    from desktop_app.core.paths import FolderError
     from desktop_app.gallery.library import Library
     from desktop_app.gallery.store import open_default_store
 
     try:
         store = open_default_store([settings.output_path])
-    except Exception as exc:  # an unusable data folder must not keep the window from opening
+    except FolderError:
+        raise  # the app's own folder cannot be made: said in a dialog before the window would open
+    except Exception as exc:  # a busy or unusable index must not keep the window from opening
         log.error("the gallery index could not be opened: %s", exc, exc_info=True)
         store = None
     return Library(settings.output_path, store)
@@ -86,15 +92,23 @@ def configure(backend):
 
 
 def run_window(args: argparse.Namespace) -> int:
+    """Open the window; a folder the app cannot make is said in a dialog (the launcher has no
+    console) and gives exit status 2."""
+    from desktop_app.core.paths import FolderError
     from desktop_app.core.settings import Settings
-    from desktop_app.gui.main import run_gui
+    from desktop_app.gui.main import run_gui, show_startup_error
 
-    settings = Settings.load()
-    for folder in args.models_dir:
-        if folder not in settings.extra_model_dirs:
-            settings.extra_model_dirs.append(folder)
-    backend = make_backend(settings)
-    library = make_library(settings)
+    try:
+        settings = Settings.load()
+        for folder in args.models_dir:
+            if folder not in settings.extra_model_dirs:
+                settings.extra_model_dirs.append(folder)
+        backend = make_backend(settings)
+        library = make_library(settings)
+    except FolderError as exc:
+        log.error("the window cannot start: %s", exc.strerror)
+        show_startup_error(exc.strerror)
+        return 2
     screenshot = None
     if args.screenshot:
         screenshot = argparse.Namespace(screenshot=args.screenshot, prompt=args.window_prompt, model=args.window_model,

@@ -27,8 +27,20 @@ def _home_override() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+class FolderError(OSError):
+    """One of the app's own folders cannot be made; ``strerror`` is the message for the user."""
+
+
 def _ensure(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):
+            problem, fix = "a file is in the way (it, or a folder above it, is a file)", "Move that file away"
+        else:
+            problem, fix = exc.strerror or str(exc), "Make that place writable"
+        raise FolderError(exc.errno, f"Diffuse Studio cannot create its folder {path}: {problem}. {fix}, or set "
+                                     f"{HOME_ENV} to a folder you can write to.", str(path)) from exc
     return path
 
 
@@ -60,8 +72,12 @@ def default_output_dir() -> Path:
     return Path(platformdirs.user_pictures_dir()) / APP_NAME
 
 
-def user_models_dir() -> Path:
-    return _ensure(data_dir() / "models")
+def user_models_dir(*, create: bool = True) -> Path:
+    """The user's own models folder (made unless ``create`` is False: looking needs no folder)."""
+    if create:
+        return _ensure(data_dir() / "models")
+    home = _home_override()
+    return (home / "data" if home else Path(platformdirs.user_data_dir(APP_SLUG, appauthor=False))) / "models"
 
 
 def settings_file() -> Path:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from desktop_app.core.schedulers import SCHEDULERS, step_range
+from desktop_app.core.text import undecodable
 
 if TYPE_CHECKING:
     from desktop_app.core.models import ModelInfo
@@ -52,7 +53,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.field.rsplit('.', 1)[-1]}: {self.message}"
+        name = {"prompt.text": "prompt", "prompt.negative": "negative prompt"}.get(self.field, self.field.rsplit(".", 1)[-1])
+        return f"{name}: {self.message}"
 
 
 def is_whole(value: Any) -> bool:
@@ -119,9 +121,12 @@ class Prompt:
 
     def problems(self) -> list[Problem]:
         found = []
-        for name, value in (("prompt.text", self.text), ("prompt.negative", self.negative)):
+        for name, what, value in (("prompt.text", "prompt", self.text), ("prompt.negative", "negative prompt", self.negative)):
             if not isinstance(value, str):
                 found.append(Problem(name, f"a prompt must be text, not {type(value).__name__}"))
+            elif (where := undecodable(value)) is not None:  # bytes from argv or a file that are not UTF-8
+                found.append(Problem(name, f"the {what} holds bytes that are not UTF-8 text (at character {where}); "
+                                           "type it again, or save the file it came from as UTF-8"))
         return found
 
 
@@ -366,6 +371,42 @@ class Recipe:
         """The recipe of image ``index`` of this batch: its own seed (seed + index), batch size 1."""
         seed = None if self.output.seed is None else self.output.seed + index
         return self.with_(seed=seed, batch_size=1)
+
+
+MAX_PIXELS = 16384  # a width or height beyond any model's reach, whatever the model
+
+
+def value_problem(name: str, value: Any) -> str | None:
+    """What is wrong with one flat field's value on its own (no model known), or None."""
+    if name not in FLAT_FIELDS or name in ("add_ons", "model_id"):
+        return None
+    if name in ("prompt", "negative_prompt"):  # any text can be shown (a control drops what is not text)
+        return None if isinstance(value, str) else f"a prompt must be text, not {type(value).__name__}"
+    if name in ("width", "height"):
+        if value is None or (is_whole(value) and 1 <= value <= MAX_PIXELS):
+            return None
+        return f"{name} must be a whole number of pixels from 1 to {MAX_PIXELS}, not {_show(value)}"
+    if isinstance(value, (list, dict, tuple, set)):
+        return f"{name} must be a single value, not {_show(value)}"
+    part, attribute = FLAT_FIELDS[name]
+    try:
+        problems = Recipe.of("", **{name: value}).validate(None)
+    except (TypeError, ValueError):
+        return f"{name} cannot be {_show(value)}"
+    found = [p.message for p in problems if p.field == f"{part}.{attribute}"]
+    return found[0] if found else None
+
+
+def usable_values(flat: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``flat`` with each value that fails its own check left out, and the names left out: what a
+    damaged recipe (an old settings file, another tool's image) can still give."""
+    usable, rejected = {}, []
+    for name, value in flat.items():
+        if value_problem(name, value) is None:
+            usable[name] = value
+        else:
+            rejected.append(name)
+    return usable, rejected
 
 
 def _add_ons(value: Any) -> tuple[AddOn, ...]:

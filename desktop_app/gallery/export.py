@@ -17,8 +17,6 @@ import io
 import json
 import math
 import os
-import shutil
-import tempfile
 import threading
 import zipfile
 from collections.abc import Callable, Sequence
@@ -29,10 +27,10 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from desktop_app.core.files import create_temp, fsync_folder, publish_new, write_new
 from desktop_app.gallery.a1111 import format_parameters
 from desktop_app.gallery.fields import applicable_fields
-from desktop_app.gallery.filenames import render_template, safe_filename, template_fields, unique_path
-from desktop_app.gallery.formats import TEMP_PREFIX
+from desktop_app.gallery.filenames import render_template, safe_filename, template_fields
 from desktop_app.gallery.metadata import (
     EXIF_IFD,
     USER_COMMENT,
@@ -212,7 +210,8 @@ def _wrap(text: str, font: ImageFont.ImageFont, width: int) -> list[str]:
 
 
 class _Sink:
-    """Where exported files go: a folder (each file atomic, removed again on failure) or a ZIP."""
+    """Where exported files go: a folder (each file atomic and new, removed again on failure) or a
+    ZIP (written aside, then given a name no other file has). Files get the umask's permissions."""
 
     def __init__(self, options: ExportOptions):
         self.options = options
@@ -223,48 +222,33 @@ class _Sink:
             if target.suffix.lower() != ".zip":
                 target = target.with_name(target.name + ".zip")
             target.parent.mkdir(parents=True, exist_ok=True)
-            self.final = unique_path(target.parent, safe_filename(target.stem, ".zip"))
-            fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".zip", dir=self.final.parent)
+            self.final = target.parent / safe_filename(target.stem, ".zip")
+            fd, self.temp = create_temp(self.final.parent, ".zip")
             os.close(fd)
-            self.temp = Path(temp)
             self.zip = zipfile.ZipFile(self.temp, "w", compression=zipfile.ZIP_STORED)
         else:
             self.final = options.destination
             self.final.mkdir(parents=True, exist_ok=True)
             self.zip = None
 
+    def _taken(self, name: str) -> bool:
+        return name.lower() in self.taken  # names that differ only in case are one file on many disks
+
     def add(self, name: str, data: bytes) -> str:
         if self.zip is not None:
             stem, suffix = Path(name).stem, Path(name).suffix
             unique, n = name, 1
-            while unique.lower() in self.taken:
+            while self._taken(unique):
                 n += 1
                 unique = f"{stem}-{n}{suffix}"
             self.taken.add(unique.lower())
             compress = zipfile.ZIP_STORED if suffix in (".png", ".jpg", ".webp") else zipfile.ZIP_DEFLATED
             self.zip.writestr(unique, data, compress_type=compress)
             return unique
-        target = unique_path(self.final, name, self.taken)
-        fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=target.suffix, dir=self.final)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            self._link(Path(temp), target)
-        finally:
-            Path(temp).unlink(missing_ok=True)
+        target = write_new(data, self.final, name, self._taken)  # all or nothing, never over another file
+        self.taken.add(target.name.lower())
         self.written.append(target)
         return target.name
-
-    def _link(self, temp: Path, target: Path) -> None:
-        while True:
-            try:
-                os.link(temp, target)  # never overwrites a file that appeared meanwhile
-                return
-            except FileExistsError:
-                target = unique_path(self.final, target.name, self.taken)
-            except OSError:
-                shutil.copyfile(temp, target)
-                return
 
     def commit(self) -> Path:
         if self.zip is None:
@@ -272,19 +256,9 @@ class _Sink:
         self.zip.close()
         with open(self.temp, "rb+") as fh:
             os.fsync(fh.fileno())
-        while True:
-            try:
-                os.link(self.temp, self.final)  # never overwrites a ZIP that is already there
-                self.temp.unlink()
-                return self.final
-            except FileExistsError:
-                self.final = unique_path(self.final.parent, self.final.name)
-            except OSError:  # no hard links on this file system
-                if self.final.exists():
-                    self.final = unique_path(self.final.parent, self.final.name)
-                    continue
-                os.replace(self.temp, self.final)
-                return self.final
+        self.final = publish_new(self.temp, self.final.parent, self.final.name)
+        fsync_folder(self.final.parent)
+        return self.final
 
     def abort(self) -> None:
         if self.zip is not None:
@@ -306,6 +280,8 @@ def export_images(
     """Export ``sources`` (image files); see the module docstring. Raises ExportError/ExportCancelled."""
     if options.format not in FORMATS:
         raise ValueError(f"unknown format {options.format!r}; choose one of {', '.join(FORMATS)}")
+    if not (isinstance(options.quality, int) and not isinstance(options.quality, bool) and 1 <= options.quality <= 100):
+        raise ValueError(f"the quality must be a whole number from 1 to 100, not {options.quality!r}")
     sources = [Path(s) for s in sources]
     try:
         sink = _Sink(options)

@@ -63,10 +63,24 @@ class _Fields(string.Formatter):
         return kwargs.get(key, f"{{{key}}}") if isinstance(key, str) else super().get_value(key, args, kwargs)
 
     def format_field(self, value: Any, format_spec: str) -> str:
+        if not _modest(format_spec):  # "{index:200000000}" would build a 200 MB name first
+            return str(value)
         try:
             return super().format_field(value, format_spec)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             return str(value)
+
+
+# Python's format spec: [[fill]align][sign][z][#][0][width][grouping][.precision][type]
+_SPEC = re.compile(r"(?:.?[<>=^])?[-+ ]?z?#?0?(?P<width>\d*)[,_]?(?:\.(?P<precision>\d+))?[a-zA-Z%]?", re.DOTALL)
+MAX_SPEC_DIGITS = 64  # width and precision: more can never fit in a file name
+
+
+def _modest(format_spec: str) -> bool:
+    match = _SPEC.fullmatch(format_spec)
+    if match is None:
+        return True  # not a valid spec: format_field refuses it and the plain value is used
+    return all(len(n) <= 3 and int(n) <= MAX_SPEC_DIGITS for n in (match["width"], match["precision"]) if n)
 
 
 TEMPLATE_FIELDS = ("date", "time", "seed", "prompt", "model", "scheduler", "steps", "cfg", "width", "height", "index", "name")

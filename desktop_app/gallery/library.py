@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from desktop_app.core.events import GeneratedImage
-from desktop_app.gallery.formats import TEMP_PREFIX
+from desktop_app.core.files import replace_file
 from desktop_app.gallery.metadata import metadata_from_chunks
 from desktop_app.gallery.save import build_metadata, encode_png, save_png
 from desktop_app.gallery.store import GalleryStore
@@ -90,9 +89,7 @@ class Library:
                     continue  # changed or replaced since: not ours to rewrite
                 item = dataclasses.replace(pending.item, model_hash=digest)
                 chunks = build_metadata(item, created=pending.when)
-                temp = pending.path.with_name(f"{TEMP_PREFIX}{pending.path.name}")
-                temp.write_bytes(encode_png(item.image, chunks))
-                os.replace(temp, pending.path)
+                replace_file(pending.path, encode_png(item.image, chunks))  # atomic; the file keeps its permissions
             except OSError as exc:
                 log.info("could not add the model hash to %s: %s", pending.path, exc)
                 continue

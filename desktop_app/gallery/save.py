@@ -1,10 +1,11 @@
 """Writing an image file with its recipe, atomically. No index here: ``library.Library`` adds the row.
 
 The bytes go to a temporary file in the target folder, are flushed to the disk (fsync) and only
-then get their real name, so a crash, a kill or a full disk never leaves a half-written image
-under a real name. The PNG carries the recipe twice: a ``parameters`` text in AUTOMATIC1111's
-format (other tools and image sites read it) and a JSON chunk with the exact recipe, how it ran
-and the versions (format 2; see ``metadata`` for reading both formats back).
+then get their real name, which never replaces another file (``core.files``), so a crash, a
+kill, a full disk or a second process saving the same name never costs an image. The PNG
+carries the recipe twice: a ``parameters`` text in AUTOMATIC1111's format (other tools and image
+sites read it) and a JSON chunk with the exact recipe, how it ran and the versions (format 2;
+see ``metadata`` for reading both formats back).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import errno
 import io
 import json
 import os
-import tempfile
 from datetime import datetime
 from functools import lru_cache
 from importlib import metadata as importlib_metadata
@@ -24,16 +24,20 @@ from PIL.PngImagePlugin import PngInfo
 
 from desktop_app import __version__
 from desktop_app.core.events import GeneratedImage
+from desktop_app.core.files import create_temp, write_new
 from desktop_app.core.recipe import Recipe
 from desktop_app.gallery.a1111 import format_parameters
 from desktop_app.gallery.filenames import prompt_slug, safe_filename
-from desktop_app.gallery.formats import FORMAT_VERSION, JSON_KEY, PARAMETERS_KEY, TEMP_PREFIX
+from desktop_app.gallery.formats import FORMAT_VERSION, JSON_KEY, PARAMETERS_KEY, TEMP_PREFIX  # noqa: F401 - for callers
 
 _NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
 
 class SaveError(OSError):
-    """An image could not be saved; the message says why and what to do. No file was left behind."""
+    """An image could not be saved; the message says why and what to do. No file was left behind.
+    ``problem`` is the why alone, for a front end that words the what-to-do itself."""
+
+    problem: str = ""
 
 
 class DiskFullError(SaveError):
@@ -98,79 +102,52 @@ def encode_png(image: Image.Image, chunks: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
-def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _publish(temp: Path, folder: Path, name: str) -> Path:
-    """Give the finished temporary file its real name, never overwriting an existing file."""
-    stem, suffix = Path(name).stem, Path(name).suffix
-    for n in range(1, 10_000):
-        final = folder / (name if n == 1 else f"{stem}-{n}{suffix}")
-        try:
-            os.link(temp, final)  # atomic, and fails instead of overwriting
-        except FileExistsError:
-            continue
-        except OSError:  # no hard links here (FAT, some network drives): check, then rename
-            if final.exists():
-                continue
-            os.replace(temp, final)
-            return final
-        os.unlink(temp)
-        return final
-    raise SaveError(errno.EEXIST, f"too many images called {name!r} in {folder}", str(folder))
-
-
 def write_atomically(data: bytes, folder: Path, name: str) -> Path:
-    """Write ``data`` as ``folder/name`` (or ``name-2``…): all of it, or nothing at all."""
+    """Write ``data`` as ``folder/name`` (or ``name-2``…): all of it, or nothing at all, never over
+    another file, with the permissions the user's umask gives (see ``core.files``)."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=Path(name).suffix, dir=folder)
+        return write_new(data, folder, name)
     except OSError as exc:
         raise save_error(exc, folder) from exc
-    temp = Path(temp_name)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        final = _publish(temp, folder, name)
-    except BaseException as exc:  # also KeyboardInterrupt: never leave the temporary file
-        try:
-            temp.unlink(missing_ok=True)
-        except OSError:
-            pass
-        if isinstance(exc, OSError) and not isinstance(exc, SaveError):
-            raise save_error(exc, folder) from exc
-        raise
-    _fsync_dir(folder)
-    return final
+
+
+def _error(number: int | None, problem: str, advice: str, folder: Path, kind: type[SaveError] = SaveError) -> SaveError:
+    error = kind(number, f"{problem[:1].upper()}{problem[1:]}.{' ' + advice if advice else ''}", str(folder))
+    error.problem = problem
+    return error
 
 
 def save_error(exc: OSError, folder: Path) -> SaveError:
+    """The user's error for an image that could not be written into ``folder``: ``problem`` says
+    what happened, the message adds what to do (a front end with its own controls, like the
+    command line's --out, may say that in its own words instead)."""
+    if isinstance(exc, SaveError):
+        return exc
     if exc.errno in _NO_SPACE:
-        return DiskFullError(
-            errno.ENOSPC,
-            f"The disk holding {folder} is full, so the image was not saved. "
-            "Free some space, or choose another output folder, and generate again.",
-            str(folder),
-        )
-    reason = exc.strerror or str(exc)
-    return SaveError(exc.errno, f"The image could not be saved in {folder}: {reason}.", str(folder))
+        return _error(errno.ENOSPC, f"the disk holding {folder} is full, so the image was not saved",
+                      "Free some space, or choose another output folder, and generate again.", folder, DiskFullError)
+    return _error(exc.errno, f"the image could not be saved in {folder}: {exc.strerror or exc}", "", folder)
+
+
+def check_output_folder(folder: Path) -> None:
+    """Make sure images can be written into ``folder`` (creating it) before any is made; raises
+    ``SaveError`` saying what is wrong (a file in the way, no permission, a read-only disk)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise _error(errno.ENOTDIR, f"the output folder {folder} is a file, not a folder", "", folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = "a part of its path is a file" if isinstance(exc, (FileExistsError, NotADirectoryError)) else \
+            exc.strerror or str(exc)
+        raise _error(exc.errno, f"the output folder {folder} cannot be created ({reason})", "", folder) from exc
+    try:
+        fd, probe = create_temp(folder, ".probe")
+        os.close(fd)
+        probe.unlink()
+    except OSError as exc:
+        raise _error(exc.errno, f"the output folder {folder} cannot be written ({exc.strerror or exc})", "",
+                     folder) from exc
 
 
 def image_file_name(recipe: Recipe, index_in_batch: int, when: datetime) -> str:

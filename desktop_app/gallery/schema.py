@@ -1,8 +1,9 @@
 """The gallery index's SQLite schema, and the migrations that bring an older index up to date.
 
 ``PRAGMA user_version`` holds the schema version. Version N is reached by running
-``MIGRATIONS[N - 1]`` on a version N - 1 database, each in its own transaction; a new version only
-ever appends a migration. The index can always be rebuilt from the image files, so a migration
+``MIGRATIONS[N - 1]`` on a version N - 1 database, all of them in one transaction (so a migration
+runs its statements through ``run_script``, never ``executescript``, which commits first); a new
+version only ever appends a migration. The index can always be rebuilt from the image files, so a migration
 may also drop and re-create a table when that is simpler.
 """
 
@@ -12,8 +13,21 @@ import sqlite3
 from collections.abc import Callable
 
 
+def run_script(db: sqlite3.Connection, script: str) -> None:
+    """Run each statement of ``script`` inside the caller's transaction."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            db.execute(statement)
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"incomplete SQL statement in a migration: {statement.strip()[:60]}")
+
+
 def _schema_v1(db: sqlite3.Connection) -> None:
-    db.executescript(
+    run_script(
+        db,
         """
         CREATE TABLE images (
             id INTEGER PRIMARY KEY,
@@ -59,6 +73,12 @@ def _schema_v1(db: sqlite3.Connection) -> None:
     )
 
 
+def _paths_as_bytes(db: sqlite3.Connection) -> None:
+    """v2: a path is stored as the bytes the file system uses (a BLOB), so a name that is not valid
+    UTF-8 is kept exactly; a TEXT column stores a BLOB as it is."""
+    db.execute("UPDATE images SET path = CAST(path AS BLOB) WHERE typeof(path) = 'text'")
+
+
 # Schema version N is reached by running MIGRATIONS[N - 1] on a version N - 1 database.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_schema_v1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_schema_v1, _paths_as_bytes]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -2,7 +2,9 @@
 
 Files are the truth. The index (``gallery.sqlite3`` in the user data folder, WAL mode) only makes
 listing, filtering and full-text search (FTS5 over prompt, negative prompt and model) fast; it can
-always be rebuilt from the files, and is rebuilt when it is missing or corrupt. ``sync`` notices
+always be rebuilt from the files, and is rebuilt when it is missing or damaged (only then: a busy
+or full database is reported as ``IndexUnavailable``, see ``index_file``). Paths are stored as
+the file system's bytes, so any name is kept exactly; text from the files is stored as UTF-8. ``sync`` notices
 images added, changed or deleted outside the app. The little state that is not in the files (the
 folders to scan and the favourites) is mirrored in ``gallery-state.json`` next to the database,
 so a rebuild keeps it.
@@ -21,7 +23,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,8 +32,11 @@ from typing import Any
 from send2trash import send2trash
 
 from desktop_app.core import paths
-from desktop_app.gallery import schema
-from desktop_app.gallery.formats import DELETED_PREFIX, TEMP_PREFIX
+from desktop_app.core.files import replace_file
+from desktop_app.core.text import storable
+from desktop_app.gallery import index_file
+from desktop_app.gallery.formats import DELETED_PREFIX
+from desktop_app.gallery.index_file import IndexCorrupt, IndexUnavailable
 from desktop_app.gallery.metadata import ImageMetadata, read_metadata
 from desktop_app.gallery.scan import scan_images
 
@@ -40,10 +45,17 @@ log = logging.getLogger(__name__)
 DB_NAME = "gallery.sqlite3"
 STATE_NAME = "gallery-state.json"
 _BATCH = 200
+__all__ = ["GalleryStore", "ImageRecord", "IndexCorrupt", "IndexUnavailable", "Query", "SyncReport", "open_default_store"]
 
 
-class IndexCorrupt(Exception):
-    pass
+def _key(path: Path | str) -> bytes:
+    """A path as the index stores it: the file system's own bytes."""
+    return os.fsencode(str(path))
+
+
+def _path_text(value: bytes | str) -> str:
+    """A stored path back as Python's ``str`` for it (an older index stored text)."""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
 
 
 @dataclass(frozen=True)
@@ -80,7 +92,7 @@ _RECORD_COLUMNS = ("id, path, created, width, height, source, prompt, negative_p
 
 def _record(row: tuple) -> ImageRecord:
     values = list(row)
-    values[1] = Path(values[1])
+    values[1] = Path(_path_text(values[1]))
     try:
         values[15] = json.loads(values[15])
     except ValueError:
@@ -122,10 +134,14 @@ def default_db_path() -> Path:
 class GalleryStore:
     """The index over the images below a set of root folders (the output folders)."""
 
-    def __init__(self, db_path: Path | None = None, roots: Iterable[Path] = (), *, check: bool = True):
+    def __init__(self, db_path: Path | None = None, roots: Iterable[Path] = (), *, check: bool = True,
+                 busy_timeout: float | None = None):
+        """Raises ``IndexUnavailable`` (an OSError with a message for the user) when the index cannot
+        be opened now: busy, on a full disk, in a folder that cannot be written."""
         self.db_path = Path(db_path) if db_path is not None else default_db_path()
         self.state_path = self.db_path.with_name(STATE_NAME)
         self.recovered: str = ""  # why the index was rebuilt on open, "" when it was fine
+        self.busy_timeout = index_file.BUSY_TIMEOUT if busy_timeout is None else busy_timeout
         self._lock = threading.RLock()
         self._state = self._load_state()
         self._db = self._open(check)
@@ -135,48 +151,59 @@ class GalleryStore:
     # -- opening, schema, recovery ----------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.db_path, check_same_thread=False, timeout=10)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        return db
-
-    def _migrate(self, db: sqlite3.Connection) -> None:
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > schema.SCHEMA_VERSION:
-            raise IndexCorrupt(f"the index was written by a newer version (schema {version} > {schema.SCHEMA_VERSION})")
-        for number in range(version, schema.SCHEMA_VERSION):
-            with db:
-                schema.MIGRATIONS[number](db)
-                db.execute(f"PRAGMA user_version = {number + 1}")
+        try:
+            self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise index_file.unavailable(exc, self.db_path) from exc
+        return index_file.connect(self.db_path, self.busy_timeout)
 
     def _open(self, check: bool) -> sqlite3.Connection:
         existed = self.db_path.exists()
-        db = None
-        try:
-            db = self._connect()
-            if check and existed:
-                result = db.execute("PRAGMA quick_check").fetchone()[0]
-                if result != "ok":
-                    raise IndexCorrupt(result)
-            self._migrate(db)
-            db.execute("SELECT count(*) FROM images_fts WHERE images_fts MATCH 'x'").fetchone()
-            return db
-        except (sqlite3.DatabaseError, IndexCorrupt) as exc:
-            if db is not None:
-                db.close()
-            return self._replace_corrupt(exc)
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            db = None
+            try:
+                db = self._connect()
+                index_file.configure(db)
+                if check and existed:
+                    index_file.check(db)
+                index_file.migrate(db)
+                return db
+            except (sqlite3.DatabaseError, IndexCorrupt) as exc:
+                if index_file.is_damage(exc):
+                    return self._replace_damaged(exc, db)
+                if db is not None:
+                    db.close()
+                # switching a new file to WAL, or a migration, can be refused at once while another
+                # process does the same (SQLite does not wait there): try again until the timeout
+                if index_file.is_busy(exc) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                raise index_file.unavailable(exc, self.db_path) from exc
 
-    def _replace_corrupt(self, reason: Exception) -> sqlite3.Connection:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        aside = self.db_path.with_name(f"{self.db_path.name}.corrupt-{stamp}")
+    def _replace_damaged(self, reason: Exception, damaged: sqlite3.Connection | None) -> sqlite3.Connection:
+        """Move the damaged index aside (while it is still open: closing it first would let SQLite
+        delete a WAL that may hold committed rows), then rebuild it from the files."""
+        try:
+            try:
+                aside = index_file.set_aside(self.db_path)
+            except OSError:
+                if damaged is None:
+                    raise
+                damaged.close()  # where open files cannot be renamed (Windows)
+                damaged = None
+                aside = index_file.set_aside(self.db_path)
+        except OSError as exc:
+            raise index_file.unavailable(exc, self.db_path) from exc
+        finally:
+            if damaged is not None:
+                damaged.close()
         log.warning("the gallery index %s is unusable (%s); moved to %s and rebuilding", self.db_path, reason, aside)
-        os.replace(self.db_path, aside)
-        for suffix in ("-wal", "-shm"):
-            Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
         self.recovered = f"the index was unusable ({reason}) and was rebuilt from the image files"
-        db = self._connect()
-        self._migrate(db)
+        with index_file.reported(self.db_path):
+            db = self._connect()
+            index_file.configure(db)
+            index_file.migrate(db)
         self._db = db
         self.sync()
         return db
@@ -193,7 +220,12 @@ class GalleryStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._db:
+        with self._lock, index_file.reported(self.db_path), self._db:
+            yield self._db
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, index_file.reported(self.db_path):
             yield self._db
 
     # -- side state (roots, favourites) -------------------------------------------------------
@@ -204,13 +236,13 @@ class GalleryStore:
         except (OSError, ValueError):
             state = {}
         state = state if isinstance(state, dict) else {}
-        return {"roots": [str(r) for r in state.get("roots", [])], "favourites": [str(f) for f in state.get("favourites", [])]}
+        lists = {key: state.get(key) for key in ("roots", "favourites")}
+        return {key: [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+                for key, value in lists.items()}
 
     def _save_state(self) -> None:
-        temp = self.state_path.with_name(f"{TEMP_PREFIX}{self.state_path.name}")
-        try:
-            temp.write_text(json.dumps(self._state, indent=1), encoding="utf-8")
-            os.replace(temp, self.state_path)
+        try:  # ensure_ascii keeps a name that is not UTF-8 exactly ("\udcff")
+            replace_file(self.state_path, json.dumps(self._state, indent=1).encode("ascii"))
         except OSError as exc:
             log.warning("could not save %s: %s", self.state_path, exc)
 
@@ -240,13 +272,14 @@ class GalleryStore:
         created = _created(meta, stat)
         model = meta.info.get("model") if isinstance(meta.info.get("model"), dict) else {}
         favourite = int(str(path) in self._favourite_set())
+        text = lambda value: storable(str(value))  # noqa: E731 - what a file holds may be half a character
         values = (
-            str(path), stat.st_mtime_ns, stat.st_size, created, meta.width, meta.height, meta.source,
-            str(request.get("prompt", "")), str(request.get("negative_prompt", "")), str(request.get("model_id", "")),
-            str(model.get("name", "")), str(model.get("hash", "") or meta.info.get("Model hash", "")),
-            str(request.get("scheduler", "")), _int(request.get("seed")), _int(request.get("steps")),
-            _float(request.get("guidance_scale")), json.dumps(request, default=str), meta.parameters,
-            "; ".join(meta.errors), favourite,
+            _key(path), stat.st_mtime_ns, stat.st_size, created, meta.width, meta.height, text(meta.source),
+            text(request.get("prompt", "")), text(request.get("negative_prompt", "")), text(request.get("model_id", "")),
+            text(model.get("name", "")), text(model.get("hash", "") or meta.info.get("Model hash", "")),
+            text(request.get("scheduler", "")), _int(request.get("seed")), _int(request.get("steps")),
+            _float(request.get("guidance_scale")), json.dumps(request, default=str), text(meta.parameters),
+            text("; ".join(meta.errors)), favourite,
         )
         db.execute(
             """INSERT INTO images (path, mtime_ns, size, created, width, height, source, prompt, negative_prompt,
@@ -262,33 +295,54 @@ class GalleryStore:
                    parameters = excluded.parameters, problems = excluded.problems""",
             values,
         )
-        return db.execute("SELECT id FROM images WHERE path = ?", (str(path),)).fetchone()[0]
+        return db.execute("SELECT id FROM images WHERE path = ?", (_key(path),)).fetchone()[0]
 
     def _favourite_set(self) -> set[str]:
         return set(self._state["favourites"])
 
     def sync(self, progress: Callable[[int, int], None] | None = None, cancel: threading.Event | None = None) -> SyncReport:
-        """Bring the index in line with the files: add new images, re-read changed ones, drop gone ones."""
+        """Bring the index in line with the files: add new images, re-read changed ones, drop gone ones.
+
+        Commits every few hundred files, so the window sees a long sync's progress. Raises
+        ``IndexUnavailable`` when the index cannot be written (busy, disk full)."""
         started = time.perf_counter()
         report = SyncReport()
+        self._sync_roots(report, progress, cancel, self._write)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> SyncReport:
+        """Forget the index and read every image file again, in one transaction: an error, a full
+        disk or Ctrl+C on the way leaves the old index exactly as it was."""
+        started = time.perf_counter()
+        report = SyncReport()
+        with self._write() as db:
+            db.execute("DELETE FROM images")
+            db.execute("INSERT INTO images_fts (images_fts) VALUES ('rebuild')")
+            self._sync_roots(report, progress, None, lambda: nullcontext(db))
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _sync_roots(self, report: SyncReport, progress: Callable[[int, int], None] | None,
+                    cancel: threading.Event | None, batch: Callable[[], AbstractContextManager[sqlite3.Connection]]) -> None:
         for root in self.roots:
             if not root.is_dir():
                 continue  # an unplugged drive: keep its images listed rather than forget them
             on_disk = dict(scan_images(root))
-            prefix = str(root) + os.sep
-            with self._lock:
-                known = {p: (m, s) for p, m, s in self._db.execute(
+            prefix = _key(str(root) + os.sep)
+            with self._read() as db:
+                known = {_path_text(p): (m, s) for p, m, s in db.execute(
                     "SELECT path, mtime_ns, size FROM images WHERE substr(path, 1, ?) = ?", (len(prefix), prefix))}
             gone = [p for p in known if p not in on_disk]
             todo = [(p, st) for p, st in on_disk.items() if known.get(p) != (st.st_mtime_ns, st.st_size)]
-            with self._write() as db:
-                db.executemany("DELETE FROM images WHERE path = ?", [(p,) for p in gone])
+            with batch() as db:
+                db.executemany("DELETE FROM images WHERE path = ?", [(_key(p),) for p in gone])
             report.removed += len(gone)
             for start in range(0, len(todo), _BATCH):
                 if cancel is not None and cancel.is_set():
                     break
                 chunk = [(p, st, read_metadata(p)) for p, st in todo[start:start + _BATCH]]
-                with self._write() as db:
+                with batch() as db:
                     for p, st, meta in chunk:
                         self._upsert(db, Path(p), st, meta)
                         if p in known:
@@ -299,21 +353,12 @@ class GalleryStore:
                             report.unreadable.append(p)
                 if progress is not None:
                     progress(min(start + _BATCH, len(todo)), len(todo))
-        report.seconds = time.perf_counter() - started
-        return report
-
-    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> SyncReport:
-        """Forget the index and read every image file again."""
-        with self._write() as db:
-            db.execute("DELETE FROM images")
-            db.execute("INSERT INTO images_fts (images_fts) VALUES ('rebuild')")
-        return self.sync(progress)
 
     # -- reading ---------------------------------------------------------------------------
 
     def count(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT count(*) FROM images").fetchone()[0]
+        with self._read() as db:
+            return db.execute("SELECT count(*) FROM images").fetchone()[0]
 
     def query(self, query: Query = Query(), limit: int | None = None, image_id: int | None = None) -> list[tuple[int, str]]:
         """(id, path) of the matching images, newest first (only ``image_id``, if given)."""
@@ -343,24 +388,24 @@ class GalleryStore:
         sql += " ORDER BY images.created DESC, images.id DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+        with self._read() as db:
+            return [(image_id, _path_text(path)) for image_id, path in db.execute(sql, args)]
 
     def record(self, image_id: int) -> ImageRecord | None:
-        with self._lock:
-            row = self._db.execute(f"SELECT {_RECORD_COLUMNS} FROM images WHERE id = ?", (image_id,)).fetchone()
+        with self._read() as db:
+            row = db.execute(f"SELECT {_RECORD_COLUMNS} FROM images WHERE id = ?", (image_id,)).fetchone()
         return _record(row) if row else None
 
     def record_by_path(self, path: Path | str) -> ImageRecord | None:
-        with self._lock:
-            row = self._db.execute(f"SELECT {_RECORD_COLUMNS} FROM images WHERE path = ?", (str(Path(path).resolve()),)).fetchone()
+        with self._read() as db:
+            row = db.execute(f"SELECT {_RECORD_COLUMNS} FROM images WHERE path = ?", (_key(Path(path).resolve()),)).fetchone()
         return _record(row) if row else None
 
     def distinct(self, column: str) -> list[str]:
         if column not in ("model_id", "scheduler"):
             raise ValueError(column)
-        with self._lock:
-            rows = self._db.execute(f"SELECT DISTINCT {column} FROM images WHERE {column} != '' ORDER BY {column}")
+        with self._read() as db:
+            rows = db.execute(f"SELECT DISTINCT {column} FROM images WHERE {column} != '' ORDER BY {column}")
             return [r[0] for r in rows]
 
     # -- favourites, deleting ----------------------------------------------------------------
@@ -371,7 +416,7 @@ class GalleryStore:
             row = db.execute("SELECT path FROM images WHERE id = ?", (image_id,)).fetchone()
             if row:
                 favourites = self._favourite_set()
-                (favourites.add if favourite else favourites.discard)(row[0])
+                (favourites.add if favourite else favourites.discard)(_path_text(row[0]))
                 self._state["favourites"] = sorted(favourites)
                 self._save_state()
 
@@ -387,7 +432,7 @@ class GalleryStore:
                 row = db.execute("SELECT path FROM images WHERE id = ?", (image_id,)).fetchone()
                 if row is None:
                     continue
-                path = Path(row[0])
+                path = Path(_path_text(row[0]))
                 hidden = path.with_name(f"{DELETED_PREFIX}{path.name}")
                 try:
                     os.replace(path, hidden)

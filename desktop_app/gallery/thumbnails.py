@@ -8,8 +8,8 @@ shown for it. Making one takes a few milliseconds, so the GUI does it on a worke
 from __future__ import annotations
 
 import hashlib
+import io
 import os
-import tempfile
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 from PIL import Image, ImageOps
 
 from desktop_app.core import paths
+from desktop_app.core.files import replace_file
 
 THUMBNAIL_SIZE = 256
 K = TypeVar("K")
@@ -59,14 +60,9 @@ def make_thumbnail(image: Path | str, size: int = THUMBNAIL_SIZE) -> Path:
         elif thumb.mode != "RGB":
             thumb = thumb.convert("RGB")
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".jpg", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            thumb.save(fh, format="JPEG", quality=85)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    thumb.save(buffer, format="JPEG", quality=85)
+    replace_file(target, buffer.getvalue(), keep_mode=False)  # atomic, with the umask's permissions
     return target
 
 

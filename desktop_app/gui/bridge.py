@@ -39,6 +39,8 @@ from desktop_app.core.recipe import Recipe
 from desktop_app.gallery.library import Library
 
 log = logging.getLogger(__name__)
+# What to do about a failed job, with the window's controls (a backend's message says what went wrong)
+WINDOW_ADVICE = {"device": "Choose another device in Settings.", "memory": "The device can be chosen in Settings."}
 _bridges: weakref.WeakSet[BackendBridge] = weakref.WeakSet()
 
 
@@ -188,7 +190,7 @@ class BackendBridge(QThread):
         elif isinstance(event, Failed):
             if event.kind == "prediction":  # an SD 2.x file that does not say: the window asks
                 self.job_question.emit(event.job_id, event.kind)
-            self.job_failed.emit(event.job_id, event.message)
+            self.job_failed.emit(event.job_id, f"{event.message} {WINDOW_ADVICE.get(event.kind, '')}".strip())
         elif isinstance(event, Cancelled):
             self.job_cancelled.emit(event.job_id)
 

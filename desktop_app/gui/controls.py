@@ -32,6 +32,7 @@ from desktop_app.core.recipe import (
     MAX_STEPS,
     Problem,
     Recipe,
+    usable_values,
 )
 from desktop_app.core.schedulers import SCHEDULERS
 from desktop_app.gui.add_on_picker import AddOnPicker, VaeChoice, insert_text
@@ -472,6 +473,9 @@ class ParametersPanel(QWidget):
         data = without_prompt_add_ons(recipe).flat() if isinstance(recipe, Recipe) else dict(recipe)
         vae = next((a.get("name", "") for a in data.get("add_ons") or [] if isinstance(a, dict) and a.get("kind") == "vae"), "")
         data["add_ons"] = [a for a in data.get("add_ons") or [] if not (isinstance(a, dict) and a.get("kind") == "vae")]
+        data, rejected = usable_values(data)  # a damaged recipe: the values that fail their own check stay default
+        if rejected:
+            notes.append(f"Some settings could not be restored ({', '.join(rejected)}); their defaults are shown.")
         defaults = Recipe.of("").flat()
         values = {**defaults, **{k: v for k, v in data.items() if v is not None or k in ("seed", "width", "height", "source")}}
         self._passthrough = {k: v for k, v in values.items() if k in defaults and k not in CONTROLLED}
@@ -507,7 +511,7 @@ class ParametersPanel(QWidget):
             self._restore_classifier(str(values["classifier_target"]), float(values["classifier_scale"]))
             if not self.vae.select(vae):
                 notes.append(f"The VAE {vae!r} is not available for this model, so its own is used; the image will differ.")
-        except (TypeError, ValueError) as exc:  # a damaged recipe: keep what could be restored
+        except (TypeError, ValueError, OverflowError) as exc:  # a damaged recipe: keep what could be restored
             notes.append(f"Some settings could not be restored ({exc}).")
         finally:
             self._restoring = False

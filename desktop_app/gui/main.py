@@ -33,6 +33,14 @@ def create_app(argv: list[str] | None = None):
     return app, theme
 
 
+def show_startup_error(text: str) -> None:
+    """Say in a dialog what keeps the window from opening (started from a menu, there is no console)."""
+    create_app()
+    from PySide6.QtWidgets import QMessageBox
+
+    QMessageBox(QMessageBox.Icon.Critical, "Diffuse Studio cannot start", text).exec()
+
+
 def run_gui(settings, backend, library, *, configure_backend=None, theme_override: str | None = None,
             quit_after_show: bool = False, screenshot=None, started: float | None = None) -> int:
     """Show the window on ``backend`` and run the event loop until it closes; returns the exit status."""

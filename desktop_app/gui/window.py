@@ -98,6 +98,7 @@ class MainWindow(QMainWindow):
         self.gpu_available: bool | None = None  # what the backend said once it started
         self.notifier = QueueNotifier(self)
         self._unknown_words_accepted = ""  # a prompt the user chose to generate despite unknown words
+        self._settings_unsaved = False  # a failed save was reported
         self._start_engine = start_engine
         self._build_central()
         self._build_docks()
@@ -118,6 +119,8 @@ class MainWindow(QMainWindow):
         self.panel.changed.connect(self._plot_timer.start)
         self.panel.model.currentIndexChanged.connect(self._apply_model_defaults)
         self._restore_layout()
+        if self.settings.load_note:  # a damaged settings file: kept aside, and the user is told
+            self.messages.show_message(self.settings.load_note)
         if not self.settings.first_run_done:
             self.show_first_run_hint()
         self.statusBar().addWidget(self.state_label, 1)
@@ -566,6 +569,10 @@ class MainWindow(QMainWindow):
             self.settings.save()
         except OSError as exc:
             log.warning("settings could not be saved: %s", exc)
+            if not self._settings_unsaved and not self._closing:
+                self._settings_unsaved = True  # said once; the next save tries again
+                self.messages.show_message(f"Settings could not be saved ({exc.strerror or exc}); changes last "
+                                           "until the window closes.")
 
     def _restore_layout(self) -> None:
         s = self.settings

@@ -25,7 +25,8 @@ def test_unreadable_file_gives_defaults_and_save_is_atomic():
     assert Settings.load() == Settings()
     Settings(theme="light").save()
     assert Settings.load().theme == "light"
-    assert [p.name for p in paths.config_dir().iterdir()] == ["settings.json"]
+    names = sorted(p.name for p in paths.config_dir().iterdir())  # the damaged file is kept aside, no temp file
+    assert len(names) == 2 and names[0].startswith("settings-damaged-") and names[1] == "settings.json"
 
 
 def test_settings_survive_a_restart(qtbot, make_window, settings):

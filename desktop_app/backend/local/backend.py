@@ -66,11 +66,12 @@ def failure(exc: BaseException) -> tuple[str, str]:
         return "model", f"The model could not be used: {exc}"
     if isinstance(exc, InvalidRequest):
         return "invalid", str(exc)
+    # what to do is said by each front end with its own controls (the window's Settings, a command's options)
     if isinstance(exc, DeviceError):
-        return "device", f"{exc}. Choose another device in Settings."
+        return "device", f"{exc}."
     if out_of_memory(exc):
         return "memory", ("The device ran out of memory, also in low-VRAM mode. Try a smaller size or batch, "
-                          "close other programs, or choose the CPU in Settings.")
+                          "close other programs, or use the CPU.")
     text = str(exc) or type(exc).__name__
     return "internal", f"Generation failed ({type(exc).__name__}: {text}). Details are in the log file."
 
@@ -251,7 +252,7 @@ class LocalBackend:
             self._end(job, Cancelled(job.id))
             return
         if engine is None:
-            self._end(job, Failed(job.id, "The engine is not running: choose a device that works in Settings.", "device"))
+            self._end(job, Failed(job.id, "The engine is not running on the chosen device.", "device"))
             return
         self._events.put(Started(job.id))
         placement = ""
@@ -295,7 +296,7 @@ class LocalBackend:
                                       update.preview, update.phase))
             if self._curves_wanted is not None:
                 self._serve_curves()
-        if result.cancelled or job.cancel.is_set():
+        if result.cancelled:  # a cancel that came after the last step still gets the pictures made
             return None
         run = {"device": result.device, "precision": result.precision, "timings": dict(result.timings)}
         digest = engine.hasher.known(result.model)

@@ -96,9 +96,10 @@ class LatentClassifier(nn.Module):
     def load(cls, folder: Path) -> LatentClassifier:
         from safetensors.torch import load_file
 
-        from desktop_app.backend.local.discovery import check_safetensors, read_json
+        from desktop_app.backend.local.discovery import check_safetensors
+        from desktop_app.backend.local.folder_config import check_classifier_config, read_json
 
-        config = read_json(folder / "config.json")
+        config = check_classifier_config(read_json(folder / "config.json"), folder / "config.json")
         weights = folder / "model.safetensors"
         check_safetensors(weights)
         model = cls(**config)

@@ -15,12 +15,26 @@ names the file and the field, and never hides the other models.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from pathlib import Path
 from typing import Any
 
+from desktop_app.backend.local.folder_config import (
+    check_classifier_config,
+    check_defaults,
+    check_scheduler_config,
+    field,
+    number,
+    positive_ints,
+    read_json,
+    shown,
+    whole,
+)
 from desktop_app.core import paths
 from desktop_app.core.models import ModelCatalog, ModelInfo, ModelLoadError
+
+__all__ = ["check_safetensors", "discover", "field", "inspect_model", "read_json", "resolve_model", "search_paths"]
 
 # Latent → RGB factors (rows: latent channels; columns: R, G, B), applied to the latents the UNet
 # sees (already multiplied by the VAE's scaling factor). Values published by ComfyUI.
@@ -44,48 +58,7 @@ SUPPORTED_PIPELINES = {
 _CONFIG_FILES = {"scheduler": "scheduler_config.json", "tokenizer": "tokenizer_config.json", "tokenizer_2": "tokenizer_config.json"}
 _WEIGHTLESS = ("scheduler", "tokenizer", "tokenizer_2", "feature_extractor")
 _NEVER_LOADED = ("safety_checker", "feature_extractor", "image_encoder")
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ModelLoadError(path, "file is missing") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelLoadError(path, f"cannot be read ({exc})") from None
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        where = f" (line {exc.lineno}, column {exc.colno}: {exc.msg})" if isinstance(exc, json.JSONDecodeError) else ""
-        raise ModelLoadError(path, f"is not valid JSON{where}") from None
-    if not isinstance(data, dict):
-        raise ModelLoadError(path, "should hold a JSON object")
-    return data
-
-
-def field(data: dict[str, Any], key: str, kind: type | tuple[type, ...], path: Path, default: Any = None) -> Any:
-    """``data[key]`` if it has the right type (bools never count as numbers), else a ModelLoadError
-    naming the file and the field; ``default`` when the key is absent."""
-    if key not in data:
-        return default
-    value = data[key]
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if isinstance(value, bool) and bool not in kinds:
-        ok = False
-    else:
-        ok = isinstance(value, kinds)
-    if not ok:
-        names = " or ".join({int: "a whole number", float: "a number", str: "text", list: "a list", dict: "an object",
-                             bool: "true or false"}.get(k, k.__name__) for k in kinds)
-        raise ModelLoadError(path, f"field {key!r} should be {names}, not {json.dumps(value)[:60]}")
-    return value
-
-
-def _positive_ints(values: Any, key: str, path: Path) -> list[int]:
-    if not isinstance(values, list) or not values or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
-                                                             for v in values):
-        raise ModelLoadError(path, f"field {key!r} should be a list of positive whole numbers, not {json.dumps(values)[:60]}")
-    return values
+_LIBRARIES = ("diffusers", "transformers")  # what from_pretrained may import: never code from the folder
 
 
 def check_safetensors(path: Path) -> None:
@@ -135,8 +108,11 @@ def _components(index: dict[str, Any], index_file: Path) -> list[str]:
         if name.startswith("_") or not isinstance(value, list):
             continue
         if len(value) != 2 or not all(v is None or isinstance(v, str) for v in value):
-            raise ModelLoadError(index_file, f"field {name!r} should be [library, class], not {json.dumps(value)[:60]}")
+            raise ModelLoadError(index_file, f"field {name!r} should be [library, class], not {shown(value)}")
         if value[0] is not None and name not in _NEVER_LOADED:
+            if value[0] not in _LIBRARIES:
+                raise ModelLoadError(index_file, f"field {name!r} names {value[0]!r}: only diffusers and transformers "
+                                                 "parts can be loaded (Diffuse Studio runs no code from a model folder)")
             names.append(name)
     for required in ("unet", "vae", "scheduler"):
         if required not in names:
@@ -150,10 +126,10 @@ def _family(folder: Path, index: dict[str, Any], extra: dict[str, Any], extra_fi
         return family
     if "XL" in index.get("_class_name", ""):
         return "SDXL"
-    try:
-        hidden = read_json(folder / "text_encoder" / "config.json").get("hidden_size")
-    except ModelLoadError:
-        hidden = None
+    config_file = folder / "text_encoder" / "config.json"
+    if not config_file.exists():
+        return "custom"
+    hidden = whole(read_json(config_file), "hidden_size", config_file, None, 1, 65536)
     return {768: "SD 1.x", 1024: "SD 2.x"}.get(hidden, "custom")
 
 
@@ -163,24 +139,24 @@ def _preview_factors(extra: dict[str, Any], extra_file: Path, family: str, chann
         factors = SDXL_PREVIEW if family == "SDXL" else SD1_PREVIEW
     else:
         matrix, bias = factors.get("matrix"), factors.get("bias", [0.0, 0.0, 0.0])
-        rows_ok = isinstance(matrix, list) and matrix and all(
-            isinstance(r, list) and len(r) == 3 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in r)
-            for r in matrix)
-        bias_ok = isinstance(bias, list) and len(bias) == 3 and all(isinstance(v, (int, float)) for v in bias)
+        rows_ok = isinstance(matrix, list) and matrix and all(isinstance(r, list) and _three_numbers(r) for r in matrix)
+        bias_ok = isinstance(bias, list) and _three_numbers(bias)
         if not rows_ok or not bias_ok:
             raise ModelLoadError(extra_file, "field 'preview_factors' should be {\"matrix\": rows of 3 numbers, "
                                              "\"bias\": 3 numbers}")
     return factors if channels == len(factors["matrix"]) else None
 
 
-def _classifier_labels(folder: Path) -> dict[str, list[str]]:
+def _three_numbers(values: list) -> bool:
+    return len(values) == 3 and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                                    for v in values)
+
+
+def _classifier_labels(folder: Path, latent_channels: int) -> dict[str, list[str]]:
     config_file = folder / "classifier" / "config.json"
     if not config_file.exists():
         return {}
-    heads = field(read_json(config_file), "heads", dict, config_file, {})
-    for head, labels in heads.items():
-        if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
-            raise ModelLoadError(config_file, f"field 'heads' should map each head to a list of labels; {head!r} does not")
+    heads = check_classifier_config(read_json(config_file), config_file, latent_channels)["heads"]
     return {k: list(v) for k, v in heads.items()}
 
 
@@ -204,16 +180,18 @@ def inspect_model(folder: Path | str, model_id: str | None = None, *, check_weig
     extra = read_json(extra_file) if extra_file.exists() else {}
     unet_file, vae_file = folder / "unet" / "config.json", folder / "vae" / "config.json"
     unet, vae = read_json(unet_file), read_json(vae_file)
-    factor = 2 ** (len(_positive_ints(field(vae, "block_out_channels", list, vae_file, [64]), "block_out_channels", vae_file)) - 1)
-    sample = field(unet, "sample_size", (int, list), unet_file, 64)
-    sample = sample if isinstance(sample, int) else _positive_ints(sample, "sample_size", unet_file)[0]
-    if sample <= 0:
-        raise ModelLoadError(unet_file, f"field 'sample_size' should be a positive whole number, not {sample}")
-    field(unet, "in_channels", int, unet_file, 4)
-    channels = field(vae, "latent_channels", int, vae_file, 4)
+    factor = 2 ** (len(positive_ints(vae.get("block_out_channels", [64]), "block_out_channels", vae_file)) - 1)
+    sample = unet.get("sample_size", 64)
+    if isinstance(sample, list):
+        sample = positive_ints(sample, "sample_size", unet_file)[0]
+    else:
+        sample = whole(unet, "sample_size", unet_file, 64, 1, 4096)
+    whole(unet, "in_channels", unet_file, 4, 1, 64)
+    channels = whole(vae, "latent_channels", vae_file, 4, 1, 64)
+    number(vae, "scaling_factor", vae_file, 0.18215, 0, math.inf, above_low=True)
     family = _family(folder, index, extra, extra_file)
     name = field(extra, "name", str, extra_file) or folder.name
-    defaults = field(extra, "defaults", dict, extra_file, {})
+    defaults = check_defaults(field(extra, "defaults", dict, extra_file, {}), extra_file)
     vocabulary = field(extra, "vocabulary", list, extra_file, [])
     if not all(isinstance(word, str) for word in vocabulary):
         raise ModelLoadError(extra_file, "field 'vocabulary' should be a list of words")
@@ -227,9 +205,9 @@ def inspect_model(folder: Path | str, model_id: str | None = None, *, check_weig
         native_size=(sample * factor, sample * factor),
         latent_factor=factor,
         latent_channels=channels,
-        scheduler_config=read_json(scheduler_file),
+        scheduler_config=check_scheduler_config(read_json(scheduler_file), scheduler_file),
         preview_factors=_preview_factors(extra, extra_file, family, channels),
-        classifier_labels=_classifier_labels(folder),
+        classifier_labels=_classifier_labels(folder, channels),
         defaults=dict(defaults),
         kind=kind,
         vocabulary=tuple(vocabulary),
@@ -237,7 +215,7 @@ def inspect_model(folder: Path | str, model_id: str | None = None, *, check_weig
 
 
 def search_paths(extra: list[Path | str] = ()) -> list[Path]:
-    found = [paths.shipped_models_dir(), paths.user_models_dir(), *(Path(p).expanduser() for p in extra)]
+    found = [paths.shipped_models_dir(), paths.user_models_dir(create=False), *(Path(p).expanduser() for p in extra)]
     return [p for p in found if p is not None]
 
 
@@ -260,8 +238,9 @@ def discover(extra_paths: list[Path | str] = (), app_roots: list[Path | str] = (
     from desktop_app.backend.local.catalog import CatalogBuilder
 
     builder = CatalogBuilder()
+    own = (paths.shipped_models_dir(), paths.user_models_dir(create=False))  # looking makes no folder
     for root in search_paths(extra_paths):
-        builder.add_model_folder(root, required=Path(root) not in (paths.shipped_models_dir(), paths.user_models_dir()))
+        builder.add_model_folder(root, required=Path(root) not in own)
     builder.add_app_roots(app_roots)
     return builder.catalog()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from desktop_app.backend.local.classifier import LatentClassifier
 from desktop_app.backend.local.device import Placement
 from desktop_app.backend.local.discovery import inspect_model
+from desktop_app.backend.local.load_errors import load_failure
 from desktop_app.backend.local.performance import (
     CompileSettings,
     FastUNet,
@@ -156,8 +157,10 @@ def load_model(info: ModelInfo, placement: Placement, *, low_vram: bool = False,
         check_filled(pipe, info.path)
     except ModelLoadError:
         raise
-    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
-        raise ModelLoadError(info.path, f"could not be loaded: {exc}") from exc
+    except Exception as exc:  # the libraries' advice is for programmers: never shown as it is
+        if out_of_memory(exc):
+            raise
+        raise load_failure(exc, info.path) from exc
     classifier = None
     folder = Path(info.path) / "classifier"
     if (folder / "config.json").exists():
@@ -165,8 +168,10 @@ def load_model(info: ModelInfo, placement: Placement, *, low_vram: bool = False,
             classifier = LatentClassifier.load(folder).to(placement.device)
         except ModelLoadError:
             raise
-        except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
-            raise ModelLoadError(folder, f"the classifier could not be loaded: {exc}") from exc
+        except Exception as exc:
+            if out_of_memory(exc):
+                raise
+            raise load_failure(exc, folder) from exc
     return place(LoadedModel(info, pipe, classifier, placement, config_dir=Path(info.path)), low_vram=low_vram)
 
 
@@ -191,7 +196,7 @@ def _move_or_offload(loaded: LoadedModel) -> None:
     free_device_memory()
     if loaded.placement.device.type != "cuda":  # offloading between CPU and GPU is a CUDA feature
         raise ModelLoadError(loaded.info.path, f"does not fit in the memory of {loaded.placement.device}; "
-                                               "choose the CPU in Settings, or a smaller model")
+                                               "use the CPU, or a smaller model")
     changes = loaded.enable_low_vram()
     loaded.pending_notes.append(f"{loaded.info.name} does not fit in the GPU's memory, so low-VRAM mode is on for it: "
                                 + "; ".join(changes) + ". It is slower but works.")
