@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from desktop_app.cli.image_args import add_image_arguments, file_problems, with_image_parts
 from desktop_app.core.events import Cancelled, Failed, Finished, ImageMade, Progress
 from desktop_app.core.options import DEVICES, PRECISIONS, VAE_TILING, RunOptions
 from desktop_app.core.recipe import DDPM_VARIANCES, DEFAULT_MODEL_ID, Recipe
@@ -46,6 +47,7 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None,
                    help="folder to write the PNG files into (not added to the gallery); "
                         "default: the gallery's pictures folder, in date subfolders")
+    add_image_arguments(p)
 
 
 def _progress(update: Progress) -> None:
@@ -92,13 +94,18 @@ def run_generate(args: argparse.Namespace) -> int:
 
     options = RunOptions(device=args.device, precision=args.precision, preview="off", fast=args.fast,
                          low_vram=args.low_vram, vae_tiling=args.vae_tiling)
+    bad_files = file_problems(args)
+    if bad_files:
+        for line in bad_files:
+            print(f"error: {line}", file=sys.stderr)
+        return 2
     backend = LocalBackend(Settings.load().extra_model_dirs, defaults=options)
     try:
         info = backend.describe(args.model or DEFAULT_MODEL_ID)
     except ModelLoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    recipe = recipe_from_args(args, info.defaults).with_(model_id=info.id)
+    recipe = with_image_parts(recipe_from_args(args, info.defaults).with_(model_id=info.id), args, info)
     problems = recipe.validate(info) + options.problems()
     if problems:
         for problem in problems:

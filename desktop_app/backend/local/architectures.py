@@ -57,12 +57,14 @@ def _component_classes():
     return {"diffusers": diffusers, "transformers": transformers}
 
 
-def materialize(arch: str, folder: Path | str, *, weights: bool = True, seed: int = 0, name: str | None = None) -> Path:
+def materialize(arch: str, folder: Path | str, *, weights: bool = True, seed: int = 0, name: str | None = None,
+                inpainting: bool = False) -> Path:
     """Write the model folder for ``arch`` (a folder of ``resources/architectures``).
 
     Tokenizers are trained on a small local word list; with ``weights`` every network is
-    initialised at random (seeded) and saved. The folder is written next to its final place and
-    renamed into it, so a crash never leaves half a model.
+    initialised at random (seeded) and saved. ``inpainting``: the same architecture as an
+    inpainting model (a 9-channel UNet: latents, mask, masked picture's latents). The folder is
+    written next to its final place and renamed into it, so a crash never leaves half a model.
     """
     import torch
 
@@ -71,6 +73,8 @@ def materialize(arch: str, folder: Path | str, *, weights: bool = True, seed: in
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     shutil.copytree(source, tmp, dirs_exist_ok=True)
+    if inpainting:
+        _as_inpainting(tmp)
     index = json.loads((tmp / "model_index.json").read_text())
     libraries = _component_classes()
     torch.manual_seed(seed)
@@ -90,6 +94,15 @@ def materialize(arch: str, folder: Path | str, *, weights: bool = True, seed: in
         shutil.rmtree(folder)
     tmp.rename(folder)
     return folder
+
+
+def _as_inpainting(folder: Path) -> None:
+    index_file, unet_file = folder / "model_index.json", folder / "unet" / "config.json"
+    index, unet = json.loads(index_file.read_text()), json.loads(unet_file.read_text())
+    index["_class_name"] = "StableDiffusionXLInpaintPipeline" if "XL" in index["_class_name"] else "StableDiffusionInpaintPipeline"
+    unet["in_channels"] = 4 + 1 + 4
+    index_file.write_text(json.dumps(index, indent=2))
+    unet_file.write_text(json.dumps(unet, indent=2))
 
 
 def _components(index: dict):
@@ -155,7 +168,8 @@ def random_pipeline(arch: str, device, dtype, folder: Path | str):
     return inspect_model(folder, check_weights=False), pipe
 
 
-def build_sd_folder(folder: Path | str, arch: str = "tiny-sd", *, seed: int = 0, name: str | None = None) -> Path:
+def build_sd_folder(folder: Path | str, arch: str = "tiny-sd", *, seed: int = 0, name: str | None = None,
+                    inpainting: bool = False) -> Path:
     """A tiny model folder with random weights (for tests and trying the app without a model)."""
-    return materialize(arch, folder, weights=True, seed=seed, name=name)
+    return materialize(arch, folder, weights=True, seed=seed, name=name, inpainting=inpainting)
 

@@ -28,7 +28,7 @@ from desktop_app.backend.local.performance import (
 )
 from desktop_app.core.models import ModelCatalog, ModelInfo
 from desktop_app.core.options import DEFAULT_OPTIONS, RunOptions
-from desktop_app.core.recipe import Recipe
+from desktop_app.core.recipe import Problem, Recipe
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,15 @@ class Engine:
         return loaded
 
     def resolve(self, recipe: Recipe, info: ModelInfo) -> Recipe:
-        """Check ``recipe`` against ``info`` and fill in the seed and size; raises InvalidRequest."""
+        """Check ``recipe`` against ``info`` and fill in the seed and size; raises InvalidRequest
+        (ModelLoadError when a hires pass names a model that cannot be found)."""
         problems = recipe.validate(info)
+        hires = recipe.hires
+        if not problems and hires is not None and hires.model_id and hires.model_id != recipe.model.id:
+            second = self.model_info(hires.model_id)
+            if second.kind == "inpaint":
+                problems.append(Problem("hires.model_id", f"{second.name} is an inpainting model; the second pass "
+                                                          "needs a text-to-image model or an SDXL refiner"))
         if problems:
             raise InvalidRequest(problems)
         width, height = recipe.output.size_for(info)
@@ -89,9 +96,10 @@ class Engine:
         info = self.model_info(recipe.model.id)
         recipe = self.resolve(recipe, info)
         loaded = self.load(recipe.model.id, options)
+        second = self._second_model(recipe, options)
         oom = ""
         try:
-            result = yield from run_generation(loaded, recipe, options, cancel, max_fps=max_fps)
+            result = yield from run_generation(loaded, recipe, options, cancel, max_fps=max_fps, second=second)
         except Exception as exc:
             if not out_of_memory(exc) or loaded.low_vram or loaded.placement.device.type == "cpu":
                 raise
@@ -101,12 +109,19 @@ class Engine:
             free_device_memory()
             changes = loaded.enable_low_vram()
             free_device_memory()
-            result = yield from run_generation(loaded, recipe, options, cancel, max_fps=max_fps)
+            result = yield from run_generation(loaded, recipe, options, cancel, max_fps=max_fps, second=second)
             result.notes.insert(0, "the GPU ran out of memory, so the image was made again from the start in low-VRAM "
                                    "mode (" + "; ".join(changes) + "). It stays on for this model until the model is "
                                    "loaded again; a smaller size or batch avoids it.")
         result.timings["load"] = self.last_load_seconds
         return result
+
+    def _second_model(self, recipe: Recipe, options: RunOptions) -> LoadedModel | None:
+        """The hires pass's own model, loaded beside the first (the cache keeps both)."""
+        hires = recipe.hires
+        if hires is None or not hires.model_id or hires.model_id == recipe.model.id:
+            return None
+        return self.load(hires.model_id, options)
 
     def run(self, recipe: Recipe, options: RunOptions = DEFAULT_OPTIONS, cancel: threading.Event | None = None,
             on_step=None) -> GenerationResult:
