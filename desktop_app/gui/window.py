@@ -45,6 +45,9 @@ from desktop_app.gui.menus import build_menus
 from desktop_app.gui.messages import MessageArea
 from desktop_app.gui.queue_view import JobQueueView
 from desktop_app.gui.schedule_plot import NoiseSchedulePlot
+from desktop_app.gui.source_link import SourceLink
+from desktop_app.gui.source_panel import SourcePanel
+from desktop_app.gui.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self.bridge = BackendBridge(backend, self.library)
         self._connect_bridge()
+        self.source_link = SourceLink(self)
         self.bridge.curves_ready.connect(self.schedule_plot.set_curves)
         self._plot_timer = QTimer(self, singleShot=True, interval=120)
         self._plot_timer.timeout.connect(self._ask_curves)
@@ -139,7 +143,8 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(create)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.messages)
-        layout.addWidget(self.canvas, 1)
+        self.workspace = Workspace(self.canvas)  # the canvas, the mask painter, before/after
+        layout.addWidget(self.workspace, 1)
         self.image_info = QLabel()
         self.image_info.setObjectName("hint")
         self.image_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -167,6 +172,12 @@ class MainWindow(QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(330)
         self.parameters_dock = self._dock("Parameters", "parameters", scroll, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.source_panel = SourcePanel(self.workspace.painter)  # image to image, hires fix, variations
+        self.panel.add_part_editor(self.source_panel)
+        scroll = QScrollArea()
+        scroll.setWidget(self.source_panel)
+        scroll.setWidgetResizable(True)
+        self.source_dock = self._dock("Image to image · second pass", "source", scroll, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.queue = JobQueueView()
         self.queue_dock = self._dock("Queue", "queue", self.queue, Qt.DockWidgetArea.RightDockWidgetArea)
         self.schedule_plot = NoiseSchedulePlot()
@@ -332,7 +343,7 @@ class MainWindow(QMainWindow):
             self.gallery.show_new(image_id, path)
 
     def _show_saved(self, image: QImage, path: str) -> None:
-        self.canvas.show_image(image)
+        self.canvas.show_image(image, path=path)
         self.image_info.setText(f"{image.width()}×{image.height()} · {path or 'not saved'}")
 
     def _end(self, job_id: str, state: str, detail: str = "") -> None:

@@ -80,6 +80,7 @@ class _SyncJob(QRunnable):
 
 class GalleryPanel(QWidget):
     use_settings = Signal(object)  # a Recipe, for the main window's controls
+    send_to_source = Signal(str, str)  # a picture's path, "img2img" | "inpaint": start from it
     message = Signal(str)  # something to show in the status bar
     synced = Signal()  # the background scan finished and the grid shows its result
     refreshed = Signal()
@@ -158,6 +159,8 @@ class GalleryPanel(QWidget):
         self.details = DetailsPane()
         buttons = QHBoxLayout()
         self.use_button = self._button("Use these settings", self.use_selected_settings, buttons)
+        self.send_button = self._button("Image to image", lambda: self.send_selected("img2img"), buttons)
+        self.send_button.setToolTip("Start a new picture from this one (image to image; inpainting from its context menu)")
         self.favourite_button = self._button("☆ Favourite", self.toggle_favourite, buttons)
         self.copy_image_button = self._button("Copy image", self.copy_image, buttons)
         self.copy_parameters_button = self._button("Copy parameters", self.copy_parameters, buttons)
@@ -203,6 +206,8 @@ class GalleryPanel(QWidget):
         layout.addWidget(self.export_bar)
         layout.addWidget(self.count_label)
         for text, slot in (("Use these settings", self.use_selected_settings), ("Favourite / not", self.toggle_favourite),
+                           ("Send to image to image", lambda: self.send_selected("img2img")),
+                           ("Send to inpainting", lambda: self.send_selected("inpaint")),
                            ("Copy image", self.copy_image), ("Copy parameters", self.copy_parameters),
                            ("Open containing folder", self.open_folder), ("Export…", self.export_selected),
                            ("Delete", self.delete_selected)):
@@ -313,7 +318,7 @@ class GalleryPanel(QWidget):
     def _selection_changed(self, *_args) -> None:
         row = self._current_row()
         record = self.model.record(row) if row is not None else None
-        for button in (self.use_button, self.favourite_button, self.copy_image_button,
+        for button in (self.use_button, self.send_button, self.favourite_button, self.copy_image_button,
                        self.copy_parameters_button, self.open_folder_button):
             button.setEnabled(record is not None)
         self.delete_button.setEnabled(bool(self.selected_rows()))
@@ -342,6 +347,11 @@ class GalleryPanel(QWidget):
         if record.source != "diffuse-studio":  # another tool's model name: find the model it means
             recipe = recipe.with_(model_id=match_model_id(recipe.model.id, self._models()) or recipe.model.id)
         self.use_settings.emit(recipe)
+
+    def send_selected(self, mode: str) -> None:
+        row = self._current_row()
+        if row is not None:
+            self.send_to_source.emit(self.model.path(row), mode)
 
     def toggle_favourite(self) -> None:
         row = self._current_row()
