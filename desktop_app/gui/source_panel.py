@@ -61,6 +61,7 @@ AREA_LABELS = {"whole": INPAINT_AREAS["whole"], "masked": "Only masked (at full 
 UPSCALER_LABELS = {"latent": "Latent", "lanczos": "Lanczos (pixels)"}
 PART_NAMES = ("source", "hires", "variation")
 PICTURE_FILTER = "Images (*.png *.jpg *.jpeg *.webp)"
+NO_PICTURE = "No picture yet: right-click a picture → Send to image to image, drop a file here, or choose one."
 
 
 def _combo(items: dict[str, str], tip: str) -> QComboBox:
@@ -97,11 +98,10 @@ class SourcePanel(QWidget):
     # ---- building ----------------------------------------------------------------------------
     def _build(self) -> None:
         self.thumb = QLabel()
-        self.thumb.setFixedSize(72, 72)
+        self.thumb.setFixedSize(64, 64)
         self.thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.thumb.setObjectName("hint")
-        self.picture_label = QLabel("No picture: right-click a picture and choose “Send to image to image”, "
-                                    "drop a file here, or choose one.")
+        self.picture_label = QLabel(NO_PICTURE)
         self.picture_label.setWordWrap(True)
         self.picture_label.setObjectName("hint")
         self.choose_button = QPushButton("Choose…")
@@ -159,11 +159,13 @@ class SourcePanel(QWidget):
 
         top = QHBoxLayout()
         top.addWidget(self.thumb)
-        top.addWidget(self.picture_label, 1)
-        buttons = QVBoxLayout()
+        words = QVBoxLayout()
+        words.addWidget(self.picture_label, 1)
+        buttons = QHBoxLayout()
         buttons.addWidget(self.choose_button)
         buttons.addWidget(self.remove_button)
-        top.addLayout(buttons)
+        words.addLayout(buttons)
+        top.addLayout(words, 1)
         self.tool_row = QWidget()
         tool_grid = QGridLayout(self.tool_row)
         tool_grid.setContentsMargins(0, 0, 0, 0)
@@ -171,6 +173,7 @@ class SourcePanel(QWidget):
             tool_grid.addWidget(widget, k // 3, k % 3)
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form.addRow("Mode", self.mode)
         form.addRow("&Strength", self.strength)
         form.addRow("Resize", self.fit)
@@ -178,7 +181,7 @@ class SourcePanel(QWidget):
         form.addRow("Brush size", self.brush_size)
         form.addRow("Hardness", self.hardness)
         form.addRow("Mask blur", self.blur)
-        form.addRow("Masked content", self.content)
+        form.addRow("Content", self.content)
         form.addRow("Inpaint area", self.area)
         form.addRow("Padding", self.padding)
         form.addRow("Outpaint", margins_row)
@@ -283,12 +286,12 @@ class SourcePanel(QWidget):
             box.blockSignals(False)
         if picture.isNull():
             self.thumb.clear()
-            self.picture_label.setText("No picture: right-click a picture and choose “Send to image to image”, "
-                                       "drop a file here, or choose one.")
+            self.picture_label.setText(NO_PICTURE)
         else:
-            self.thumb.setPixmap(QPixmap.fromImage(picture).scaled(72, 72, Qt.AspectRatioMode.KeepAspectRatio,
+            self.thumb.setPixmap(QPixmap.fromImage(picture).scaled(64, 64, Qt.AspectRatioMode.KeepAspectRatio,
                                                                    Qt.TransformationMode.SmoothTransformation))
-            self.picture_label.setText(f"{Path(path).name} · {picture.width()}×{picture.height()}")
+            name = self.picture_label.fontMetrics().elidedText(Path(path).name, Qt.TextElideMode.ElideMiddle, 170)
+            self.picture_label.setText(f"{name}\n{picture.width()}×{picture.height()} px")
             self.picture_label.setToolTip(path)
         if mode is not None:
             _select(self.mode, mode)

@@ -222,3 +222,32 @@ def test_bad_source_files_are_named(engine, tiny_model, files, tmp_path, path, c
     with pytest.raises(InvalidRequest, match=message) as caught:
         engine.run(request(tiny_model, source=source), CPU)
     assert str(bad) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_built_in_model_changes_a_colour_and_moves_a_shape(engine, tmp_path):
+    """What "Getting started" suggests, on Shapes: image to image turns the red circle blue; inpainting
+    over the circle and the place it should go moves it to the right."""
+    from desktop_app.backend.local.discovery import discover
+    from desktop_app.core.recipe import Recipe
+
+    if not any(m.id == "shapes" for m in discover().models):
+        pytest.skip("the built-in model is not in models/")
+
+    def run(prompt: str, source=None) -> np.ndarray:
+        recipe = Recipe.of(prompt, model_id="shapes", scheduler="DDIM", steps=20, guidance_scale=5.0, seed=7, source=source)
+        return pixels(engine.run(recipe, CPU))[0].astype(int)
+
+    def mean(area: np.ndarray) -> np.ndarray:
+        return area.reshape(-1, 3).mean(0)
+
+    red = run("a big red circle in the centre")
+    Image.fromarray(red.astype(np.uint8)).save(tmp_path / "red.png")
+    centre = (slice(24, 40), slice(24, 40))
+    assert mean(red[centre])[0] > 150 > mean(red[centre])[2]
+    blue = run("a big blue circle in the centre", Source(str(tmp_path / "red.png"), strength=0.6))
+    assert mean(blue[centre])[2] > 150 > mean(blue[centre])[0]
+    square_mask((64, 64), (14, 14, 64, 50)).save(tmp_path / "mask.png")
+    moved = run("a big red circle on the right", Source(str(tmp_path / "red.png"), str(tmp_path / "mask.png"), 1.0))
+    right = (slice(26, 38), slice(46, 58))
+    assert mean(moved[right])[0] > 150 > mean(moved[right])[2]
+    assert abs(mean(moved[centre]) - 128).max() < 30  # the old place is background now
