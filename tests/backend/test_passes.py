@@ -82,3 +82,19 @@ def test_seed_resize_from_centres_the_smaller_noise(tiny_model, engine):
     same_size = engine.resolve(recipe.with_(variation=Variation(resize_from_width=64, resize_from_height=64)), loaded.info)
     plain = engine.resolve(recipe.with_(variation=None), loaded.info)
     assert np.array_equal(pixels(engine.run(same_size, CPU))[0], pixels(engine.run(plain, CPU))[0])
+
+
+def test_an_sdxl_refiner_is_a_second_pass_over_the_end_of_the_schedule(engine, tiny_xl, tmp_path):
+    from desktop_app.backend.local.architectures import build_sd_folder
+
+    refiner = build_sd_folder(tmp_path / "tiny-refiner", arch="tiny-sdxl", seed=2, name="Tiny refiner", refiner=True)
+    info = engine.model_info(str(refiner))
+    assert info.kind == "refiner"
+    updates = []
+    recipe = request(tiny_xl, "a red circle", scheduler="Euler", steps=5, width=64, height=64,
+                     hires=HiresFix(scale=1.0, strength=0.4, model_id=str(refiner)))
+    result = engine.run(recipe, CPU, on_step=updates.append)
+    assert [(p["model"], p["steps_run"]) for p in result.passes] == [(str(tiny_xl), 5), (str(refiner), 2)]
+    assert updates[-1].step == updates[-1].total == 7 and result.images[0].size == (64, 64)
+    base_only = pixels(engine.run(recipe.with_(hires=None), CPU))[0]
+    assert not np.array_equal(pixels(result)[0], base_only)  # the refiner redrew the last steps

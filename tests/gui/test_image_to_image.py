@@ -218,3 +218,21 @@ def test_a_tablet_pen_paints_with_its_pressure(qtbot, make_window, settings, tmp
     painted = mask_array(painter)
     width = int((painted[32] > 128).sum())
     assert (20 <= width <= 26) if pressure == 1.0 else (3 <= width <= 8)
+
+
+def test_the_schedule_plot_marks_where_image_to_image_starts(qtbot):
+    from desktop_app.gui.schedule_plot import NoiseSchedulePlot
+
+    plot = NoiseSchedulePlot()
+    qtbot.addWidget(plot)
+    alphas, betas = np.linspace(1, 0, 1000), np.linspace(0, 0.02, 1000)
+    plot.set_curves(("DDIM", 10), alphas, betas, np.linspace(900, 0, 10))
+    plot.set_strength(0.3)
+    assert plot.skipped() == 7  # int(10 · 0.3) = 3 steps run, the first 7 are skipped
+    plot.set_current_step(1)
+    plot.resize(320, 200)
+    assert not plot.grab().isNull()
+    plot.set_curves(("Heun", 10), alphas, betas, np.linspace(900, 0, 19))  # a second-order scheduler visits 2N − 1
+    assert plot.skipped() == 14
+    plot.set_strength(1.0)
+    assert plot.skipped() == 0
