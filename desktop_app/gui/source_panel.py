@@ -19,7 +19,6 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGridLayout,
@@ -42,7 +41,6 @@ from desktop_app.core.image_parts import (
 )
 from desktop_app.core.models import ModelInfo
 from desktop_app.core.recipe import (
-    MAX_SEED,
     HiresFix,
     Inpainting,
     Outpaint,
@@ -53,12 +51,12 @@ from desktop_app.core.recipe import (
     part_from,
 )
 from desktop_app.gui.mask_painter import EDGES, MaskPainter
+from desktop_app.gui.pass_editors import HiresBox, VariationBox, select
 from desktop_app.gui.widgets import FieldError, SliderSpin
 
 MODES = {"img2img": "Image to image", "inpaint": "Inpaint (paint a mask)"}
 CONTENT_LABELS = {"original": "Original picture", "noise": "Latent noise", "fill": "Fill from around it"}
 AREA_LABELS = {"whole": INPAINT_AREAS["whole"], "masked": "Only masked (at full resolution)"}
-UPSCALER_LABELS = {"latent": "Latent", "lanczos": "Lanczos (pixels)"}
 PART_NAMES = ("source", "hires", "variation")
 PICTURE_FILTER = "Images (*.png *.jpg *.jpeg *.webp)"
 NO_PICTURE = "No picture yet: right-click a picture → Send to image to image, drop a file here, or choose one."
@@ -70,11 +68,6 @@ def _combo(items: dict[str, str], tip: str) -> QComboBox:
         combo.addItem(label, key)
     combo.setToolTip(tip)
     return combo
-
-
-def _select(combo: QComboBox, key: Any) -> None:
-    index = combo.findData(key)
-    combo.setCurrentIndex(max(index, 0))
 
 
 class SourcePanel(QWidget):
@@ -192,52 +185,8 @@ class SourcePanel(QWidget):
         box_layout.addLayout(form)
         box_layout.addWidget(self.source_error)
 
-        self.hires_box = QGroupBox("Second pass (hires fix)", checkable=True, checked=False)
-        self.hires_box.setToolTip("Upscale the finished picture and redraw it over the end of a second schedule, "
-                                  "on this model or another one (an SDXL refiner)")
-        self.hires_scale = SliderSpin(1.0, 4.0, decimals=2, step=0.25)
-        self.hires_scale.setValue(2.0)
-        self.hires_steps = QSpinBox()
-        self.hires_steps.setRange(0, 1000)
-        self.hires_steps.setSpecialValueText("as many as the first pass")
-        self.hires_strength = SliderSpin(0.01, 1.0, decimals=2, step=0.05)
-        self.hires_strength.setValue(0.7)
-        self.hires_upscaler = _combo(UPSCALER_LABELS, "Latent: resize the latents; Lanczos: decode, resize the pixels, encode")
-        self.hires_model = QComboBox()
-        self.hires_model.setToolTip("The second pass's model")
-        self.hires_error = FieldError(self)
-        form = QFormLayout(self.hires_box)
-        form.addRow("Upscale", self.hires_scale)
-        form.addRow("Steps", self.hires_steps)
-        form.addRow("Strength", self.hires_strength)
-        form.addRow("Upscaler", self.hires_upscaler)
-        form.addRow("Model", self.hires_model)
-        form.addRow("", self.hires_error)
-
-        self.variation_box = QGroupBox("Variation seed", checkable=True, checked=False)
-        self.variation_box.setToolTip("Vary the picture: its noise is blended (slerp) towards a second seed's noise")
-        self.variation_seed = QDoubleSpinBox()
-        self.variation_seed.setDecimals(0)
-        self.variation_seed.setRange(0, MAX_SEED)
-        self.variation_strength = SliderSpin(0.0, 1.0, decimals=2, step=0.05)
-        self.resize_width, self.resize_height = QSpinBox(), QSpinBox()
-        for box in (self.resize_width, self.resize_height):
-            box.setRange(0, 16384)
-            box.setSingleStep(8)
-            box.setSpecialValueText("off")
-            box.setToolTip("Seed resize from: draw the noise at this size, so a seed keeps its composition at another size")
-        self.variation_error = FieldError(self)
-        resize_row = QWidget()
-        row = QHBoxLayout(resize_row)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.resize_width)
-        row.addWidget(QLabel("×"))
-        row.addWidget(self.resize_height)
-        form = QFormLayout(self.variation_box)
-        form.addRow("Seed", self.variation_seed)
-        form.addRow("Strength", self.variation_strength)
-        form.addRow("Resize from", resize_row)
-        form.addRow("", self.variation_error)
+        self.hires_box = HiresBox()
+        self.variation_box = VariationBox()
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -250,14 +199,13 @@ class SourcePanel(QWidget):
         self.choose_button.clicked.connect(self._choose)
         self.remove_button.clicked.connect(lambda: self.set_picture(""))
         self.mode.currentIndexChanged.connect(self._on_mode)
-        for combo in (self.fit, self.content, self.area, self.hires_upscaler, self.hires_model):
+        for combo in (self.fit, self.content, self.area):
             combo.currentIndexChanged.connect(self._emit)
-        for widget in (self.strength, self.hires_scale, self.hires_strength, self.variation_strength):
-            widget.valueChanged.connect(self._emit)
-        for box in (self.blur, self.padding, self.hires_steps, self.variation_seed, self.resize_width, self.resize_height):
+        self.strength.valueChanged.connect(self._emit)
+        for box in (self.blur, self.padding):
             box.valueChanged.connect(self._emit)
         for group in (self.hires_box, self.variation_box):
-            group.toggled.connect(self._emit)
+            group.changed.connect(self._emit)
         for box in self.margin_boxes.values():
             box.valueChanged.connect(self._on_margin_box)
         self.brush.toggled.connect(lambda on: setattr(self.painter, "erasing", not on))
@@ -294,7 +242,7 @@ class SourcePanel(QWidget):
             self.picture_label.setText(f"{name}\n{picture.width()}×{picture.height()} px")
             self.picture_label.setToolTip(path)
         if mode is not None:
-            _select(self.mode, mode)
+            select(self.mode, mode)
         self._update_visibility()
         self.picture_changed.emit(path)
         self.mode_changed.emit(self.current_mode())
@@ -361,15 +309,7 @@ class SourcePanel(QWidget):
 
     # ---- the part editor -------------------------------------------------------------------------
     def set_models(self, models: list[ModelInfo]) -> None:
-        current = self.hires_model.currentData()
-        self.hires_model.blockSignals(True)
-        self.hires_model.clear()
-        self.hires_model.addItem("The same model", "")
-        for info in models:
-            if info.kind != "inpaint":
-                self.hires_model.addItem(info.name + (" (refiner)" if info.kind == "refiner" else ""), info.id)
-        _select(self.hires_model, current or "")
-        self.hires_model.blockSignals(False)
+        self.hires_box.set_models(models)
 
     def parts(self) -> dict[str, Any]:
         inpaint = self.current_mode() == "inpaint"
@@ -378,14 +318,7 @@ class SourcePanel(QWidget):
             options = Inpainting(self.blur.value(), self.content.currentData(), self.area.currentData(), self.padding.value())
             source = Source(self.image_path, self.mask_path if inpaint else "", round(self.strength.value(), 3),
                             self.fit.currentData(), options, Outpaint(*self.margins()) if inpaint else Outpaint())
-        hires = None
-        if self.hires_box.isChecked():
-            hires = HiresFix(round(self.hires_scale.value(), 3), self.hires_steps.value(), round(self.hires_strength.value(), 3),
-                             self.hires_upscaler.currentData(), self.hires_model.currentData() or "")
-        variation = None
-        if self.variation_box.isChecked():
-            variation = Variation(int(self.variation_seed.value()), round(self.variation_strength.value(), 3),
-                                  self.resize_width.value(), self.resize_height.value())
+        hires, variation = self.hires_box.part(), self.variation_box.part()
         return {"source": source, "hires": hires, "variation": variation}
 
     def problems(self) -> list[Problem]:
@@ -396,7 +329,8 @@ class SourcePanel(QWidget):
         return []
 
     def show_problems(self, problems: list[Problem]) -> None:
-        for label, prefix in ((self.source_error, "source"), (self.hires_error, "hires"), (self.variation_error, "variation")):
+        for label, prefix in ((self.source_error, "source"), (self.hires_box.error, "hires"),
+                              (self.variation_box.error, "variation")):
             label.show_problems([p.message for p in problems if p.field.split(".")[0] == prefix])
 
     def set_parts(self, values: dict[str, Any]) -> list[str]:
@@ -415,22 +349,8 @@ class SourcePanel(QWidget):
                 self._show_source(source, notes, inpainted=source.masked or (not source.image and said))
             elif self.image_path:
                 self.set_picture("")
-            self.hires_box.setChecked(hires is not None)
-            if hires is not None:
-                self.hires_scale.setValue(float(hires.scale))
-                self.hires_steps.setValue(int(hires.steps))
-                self.hires_strength.setValue(float(hires.strength))
-                _select(self.hires_upscaler, hires.upscaler)
-                index = self.hires_model.findData(hires.model_id)
-                if hires.model_id and index < 0:
-                    notes.append(f"The second pass's model {hires.model_id!r} is not installed; the same model is used.")
-                self.hires_model.setCurrentIndex(max(index, 0))
-            self.variation_box.setChecked(variation is not None)
-            if variation is not None:
-                self.variation_seed.setValue(int(variation.seed))
-                self.variation_strength.setValue(float(variation.strength))
-                self.resize_width.setValue(int(variation.resize_from_width))
-                self.resize_height.setValue(int(variation.resize_from_height))
+            notes += self.hires_box.show_part(hires)
+            self.variation_box.show_part(variation)
         except (TypeError, ValueError) as exc:
             notes.append(f"Some settings of the picture to start from could not be restored ({exc}).")
         finally:
@@ -450,10 +370,10 @@ class SourcePanel(QWidget):
 
     def _show_source(self, source: Source, notes: list[str], *, inpainted: bool) -> None:
         self.strength.setValue(float(source.strength))
-        _select(self.fit, source.fit)
+        select(self.fit, source.fit)
         self.blur.setValue(int(source.inpaint.blur))
-        _select(self.content, source.inpaint.content)
-        _select(self.area, source.inpaint.area)
+        select(self.content, source.inpaint.content)
+        select(self.area, source.inpaint.area)
         self.padding.setValue(int(source.inpaint.padding))
         mode = "inpaint" if inpainted else "img2img"
         if source.image and Path(source.image).is_file():
@@ -461,7 +381,7 @@ class SourcePanel(QWidget):
         else:
             if self.image_path:
                 self.set_picture("")
-            _select(self.mode, mode)
+            select(self.mode, mode)
             what = "inpainted" if inpainted else "made from another picture"
             where = f" ({source.image} is not there any more)" if source.image else ""
             notes.append(f"This picture was {what}{where}: choose the picture to start from to run it again.")

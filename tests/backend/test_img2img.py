@@ -12,7 +12,7 @@ from desktop_app.backend.local.errors import InvalidRequest
 from desktop_app.backend.local.schedulers import build_scheduler
 from desktop_app.backend.local.sources import fill_from_surroundings
 from desktop_app.core.recipe import Inpainting, Outpaint, Source
-from tests.backend.helpers import CPU
+from tests.backend.helpers import CPU, options
 from tests.backend.helpers import recipe as request
 
 
@@ -251,3 +251,27 @@ def test_the_built_in_model_changes_a_colour_and_moves_a_shape(engine, tmp_path)
     right = (slice(26, 38), slice(46, 58))
     assert mean(moved[right])[0] > 150 > mean(moved[right])[2]
     assert abs(mean(moved[centre]) - 128).max() < 30  # the old place is background now
+
+
+def test_previews_form_from_the_init_picture(engine, tmp_path):
+    """The first x̂₀ preview of image to image shows the init picture (a red circle on the left),
+    not what the prompt alone would start from (text to image's first preview: red on the right)."""
+    from desktop_app.backend.local.discovery import discover
+    from desktop_app.core.recipe import Recipe
+
+    if not any(m.id == "shapes" for m in discover().models):
+        pytest.skip("the built-in model is not in models/")
+    recipe = Recipe.of("a big red circle on the left", model_id="shapes", scheduler="DDIM", steps=20, seed=7)
+    engine.run(recipe, CPU).images[0].save(tmp_path / "left.png")
+
+    def redness(source) -> tuple[float, float]:
+        """How much redder than blue the first preview's left and right thirds are."""
+        first = next(engine.generate(recipe.with_(prompt="a big red circle on the right", source=source),
+                                     options(preview="latent"), max_fps=0)).preview.astype(int)
+        third = first.shape[1] // 3
+        return tuple(float(part[..., 0].mean() - part[..., 2].mean()) for part in (first[:, :third], first[:, -third:]))
+
+    left, right = redness(Source(str(tmp_path / "left.png"), strength=0.3))
+    assert left > right + 25
+    left, right = redness(None)
+    assert right > left + 25

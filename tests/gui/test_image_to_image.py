@@ -179,8 +179,9 @@ def test_restoring_an_a1111_img2img_picture_restores_its_controls(make_window, s
     panel = window.source_panel
     assert (panel.strength.value(), panel.blur.value(), panel.area.currentData(), panel.padding.value(),
             panel.content.currentData(), panel.current_mode()) == (0.55, 7, "masked", 20, "fill", "inpaint")
-    assert panel.hires_box.isChecked() and panel.hires_scale.value() == 1.5
-    assert panel.variation_box.isChecked() and (panel.variation_seed.value(), panel.variation_strength.value()) == (4, 0.2)
+    hires, variation = panel.hires_box, panel.variation_box
+    assert hires.isChecked() and hires.scale.value() == 1.5 and hires.upscaler.currentData() == "latent"
+    assert variation.isChecked() and (variation.seed.value(), variation.strength.value()) == (4, 0.2)
     assert window.panel.steps.value() == 12
 
 
