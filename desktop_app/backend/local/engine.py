@@ -59,10 +59,11 @@ class Engine:
         self.cache.put(ModelCache.key(info, placement, low_vram=options.low_vram), loaded)
         return loaded
 
-    def load(self, id_or_path: str, options: RunOptions = DEFAULT_OPTIONS) -> LoadedModel:
-        """The model loaded where ``options`` ask (raises DeviceError, ModelLoadError)."""
+    def load(self, id_or_path: str, options: RunOptions = DEFAULT_OPTIONS, *, info: ModelInfo | None = None) -> LoadedModel:
+        """The model loaded where ``options`` ask (raises DeviceError, ModelLoadError); ``info``: its
+        description when the caller has it already (finding it again scans the model folders)."""
         started = time.perf_counter()
-        info = self.model_info(id_or_path)
+        info = info if info is not None else self.model_info(id_or_path)
         placement = devices.choose(options.device, options.precision)
         loaded = self.cache.get(info, placement, low_vram=options.low_vram)
         loaded.apply_fast(options.fast, self.compile)
@@ -95,7 +96,7 @@ class Engine:
             raise InvalidRequest(problems)
         info = self.model_info(recipe.model.id)
         recipe = self.resolve(recipe, info)
-        loaded = self.load(recipe.model.id, options)
+        loaded = self.load(recipe.model.id, options, info=info)
         second = self._second_model(recipe, options)
         oom = ""
         try:

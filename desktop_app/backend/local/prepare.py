@@ -171,8 +171,8 @@ class Inpaint:
             if job.masked_content == "noise":  # an independent x₀ under the mask: x_t keeps unit variance
                 start = (1 - mask) * image_latents + mask * initial_noise(job, shape)
             latents = scheduler.add_noise(start, noise, timesteps[:1].repeat(job.batch))
-        masked_picture = init * (condition < 0.5)
         if nine:
+            masked_picture = init * (condition < 0.5)
             masked = decoder.encode(masked_picture, first, job.device).to(job.dtype).repeat(job.batch, 1, 1, 1)
             return Prepared(latents, timesteps, condition=(mask, masked), pictures=job.pictures)
         _skip_latent_sample(pipe, first[0], (1, pipe.vae.config.latent_channels, height, width), job.device)
