@@ -79,6 +79,14 @@ def tiny_model(tmp_path_factory) -> Path:
     return build_sd_folder(tmp_path_factory.mktemp("models") / "tiny", name="Tiny test model")
 
 
+@pytest.fixture(scope="session")
+def tiny_xl(tmp_path_factory) -> Path:
+    """A tiny SDXL folder (two text encoders, size time ids), random weights."""
+    from desktop_app.backend.local.architectures import build_sd_folder
+
+    return build_sd_folder(tmp_path_factory.mktemp("xl") / "tiny-xl", arch="tiny-sdxl", name="Tiny XL")
+
+
 @pytest.fixture
 def tiny_copy(tiny_model, tmp_path) -> Path:
     """A private copy of the tiny model that a test may damage."""

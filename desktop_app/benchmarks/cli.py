@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fast", action="store_true",
                    help="also measure fast mode (compiled UNet) after the default runs, with its warm-up time")
     p.add_argument("--compile-backend", default="inductor", help="with --fast: the torch.compile backend")
+    p.add_argument("--mode", choices=["txt2img", "img2img", "inpaint"], default="txt2img",
+                   help="what to measure: text to image, image to image or inpainting, each against diffusers' own pipeline")
+    p.add_argument("--strength", type=float, default=0.75, help="with --mode img2img/inpaint: the denoising strength")
     p.add_argument("--gui", action="store_true", help="measure the window: start-up time, event-loop stalls, preview rate")
     p.add_argument("--gallery", action="store_true", help="measure the gallery with 10,000 images")
     p.add_argument("--gallery-size", type=whole(1, 1_000_000), default=10_000)
@@ -60,11 +63,12 @@ def run(args: argparse.Namespace) -> int:
 
     report = run_engine_bench(args)
     r, m = report["request"], report["medians"]
-    print(f"model: {report['model']} on {report['placement']}")
+    print(f"model: {report['model']} on {report['placement']} · {report['mode']}"
+          + (f", strength {r.source.strength:g}" if r.source is not None else ""))
     print(f"{r.sampling.scheduler}, {r.sampling.steps} steps, guidance {r.guidance.scale:g}, {r.output.width}×{r.output.height}, "
           f"batch {r.output.batch_size}, "
           f"{args.repeats} alternating repeats (median)")
-    base = m["plain diffusers"]
+    base = m["plain diffusers"]  # txt2img: the SD pipeline; img2img / inpaint: diffusers' img2img / inpaint pipeline
     for name, value in m.items():
         print(f"  {name:24} {value:8.3f} s/image   ratio {value / base:5.3f}")
     on, off = m["engine, previews on"], m["engine, previews off"]

@@ -4,6 +4,11 @@ Both run with the same scheduler, steps, guidance and seed, alternating, so the 
 (other load, clock speed) hits both alike. Reported: median seconds per image and the ratios
 engine/plain with previews on and off; ``--fast`` then compiles the UNet (on any device here: the
 bench is where fast mode is measured before the app offers it) and measures that too.
+
+``--mode img2img`` / ``inpaint`` measure image to image and inpainting against diffusers' own
+img2img and inpaint pipelines (built from the same loaded components), on a picture and a mask
+written for the run; the engine reads both files each run, as a job does, and pastes the result
+back into the picture, which the plain pipeline does not.
 """
 
 from __future__ import annotations
@@ -51,19 +56,23 @@ def run_engine_bench(args: argparse.Namespace) -> dict:
     recipe = Recipe.of("a red circle on the left and a blue square", model_id=model or info.id,
                        scheduler=args.scheduler, steps=args.steps, guidance_scale=args.guidance, seed=1234,
                        width=size, height=size, batch_size=args.batch)
-    recipe = engine.resolve(recipe, info)
+    mode = getattr(args, "mode", "txt2img")
+    source = _source_files(mode, size, args.strength) if mode != "txt2img" else None
+    recipe = engine.resolve(recipe.with_(source=source), info)
     pipe = engine.load(recipe.model.id, options).pipe
     seed, batch = recipe.output.seed, recipe.output.batch_size
     generators = lambda: [torch.Generator("cpu").manual_seed(seed + k) for k in range(batch)]  # noqa: E731
+    plain_pipe, extra = _plain_pipeline(mode, pipe, info, source)
 
     def sync():
         if placement.device.type == "cuda":
             torch.cuda.synchronize()
 
     def plain():
-        pipe.scheduler = build_scheduler(recipe.sampling.scheduler, info.scheduler_config)
-        pipe(recipe.prompt.text, num_inference_steps=recipe.sampling.steps, guidance_scale=recipe.guidance.scale, width=size,
-             height=size, num_images_per_prompt=batch, generator=generators())
+        plain_pipe.scheduler = build_scheduler(recipe.sampling.scheduler, info.scheduler_config)
+        sizes = {} if mode == "img2img" else {"width": size, "height": size}  # img2img takes the picture's size
+        plain_pipe(recipe.prompt.text, num_inference_steps=recipe.sampling.steps, guidance_scale=recipe.guidance.scale,
+                   num_images_per_prompt=batch, generator=generators(), **sizes, **extra)
         sync()
 
     def engine_with(preview: str, fast: bool = False):
@@ -83,7 +92,7 @@ def run_engine_bench(args: argparse.Namespace) -> dict:
             times[name].extend(_times(fn, 1))
     medians = {name: statistics.median(values) for name, values in times.items()}
     report = {"model": info.describe(), "placement": placement.describe(), "request": recipe, "medians": medians,
-              "times": times}
+              "times": times, "mode": mode}
     if args.fast:
         # Fast mode changes the loaded UNet in place (fused projections, channels_last), so it is
         # measured after the plain runs, not alternating with them; its ratios use the same plain median.
@@ -104,6 +113,48 @@ def run_engine_bench(args: argparse.Namespace) -> dict:
     return report
 
 
+
+
+def _source_files(mode: str, size: int, strength: float):
+    """A picture (two coloured squares on grey) and, to inpaint, a mask over its left half, as files."""
+    import numpy as np
+    from PIL import Image
+
+    from desktop_app.core.recipe import Inpainting, Source
+
+    folder = Path(tempfile.mkdtemp(prefix="diffuse-bench-source-"))
+    pixels = np.full((size, size, 3), 200, np.uint8)
+    pixels[size // 8:size // 2, size // 8:size // 2] = (210, 40, 40)
+    pixels[size // 2:size * 7 // 8, size // 2:size * 7 // 8] = (40, 60, 210)
+    Image.fromarray(pixels).save(folder / "start.png")
+    if mode == "img2img":
+        return Source(str(folder / "start.png"), strength=strength)
+    mask = Image.new("L", (size, size), 0)
+    mask.paste(255, (0, 0, size // 2, size))
+    mask.save(folder / "mask.png")
+    return Source(str(folder / "start.png"), str(folder / "mask.png"), strength, inpaint=Inpainting(blur=0))
+
+
+def _plain_pipeline(mode: str, pipe, info, source):
+    """diffusers' own pipeline for ``mode`` on the loaded components, and its extra call arguments."""
+    if mode == "txt2img":
+        return pipe, {}
+    import diffusers
+    from PIL import Image
+
+    xl = "XL" in info.pipeline_class
+    name = {("img2img", False): "StableDiffusionImg2ImgPipeline", ("img2img", True): "StableDiffusionXLImg2ImgPipeline",
+            ("inpaint", False): "StableDiffusionInpaintPipeline", ("inpaint", True): "StableDiffusionXLInpaintPipeline"}
+    if pipe.__class__.__name__ == name[(mode, xl)]:
+        plain = pipe
+    else:
+        extra = {} if xl else {"requires_safety_checker": False}
+        plain = getattr(diffusers, name[(mode, xl)])(**pipe.components, **extra)
+        plain.set_progress_bar_config(disable=True)
+    arguments = {"image": Image.open(source.image).convert("RGB"), "strength": source.strength}
+    if mode == "inpaint":
+        arguments["mask_image"] = Image.open(source.mask)
+    return plain, arguments
 
 
 def _compile_settings(args: argparse.Namespace):

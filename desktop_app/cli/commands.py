@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from desktop_app.cli import output
+from desktop_app.cli.image_args import add_image_arguments, file_problems, with_image_parts
 from desktop_app.core.events import Cancelled, Failed, Finished, ImageMade, Progress
 from desktop_app.core.options import DEVICES, PRECISIONS, VAE_TILING, RunOptions
 from desktop_app.core.recipe import DDPM_VARIANCES, DEFAULT_MODEL_ID, Recipe
@@ -75,6 +76,7 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None,
                    help="folder to write the PNG files into (not added to the gallery); "
                         "default: the gallery's pictures folder, in date subfolders")
+    add_image_arguments(p)
 
 
 def _progress(update: Progress) -> None:
@@ -171,6 +173,11 @@ def run_generate(args: argparse.Namespace) -> int:
 
     options = RunOptions(device=args.device, precision=args.precision, preview="off", fast=args.fast,
                          low_vram=args.low_vram, vae_tiling=args.vae_tiling)
+    bad_files = file_problems(args)
+    if bad_files:
+        for line in bad_files:
+            output.error(line)
+        return 2
     settings = _settings()
     try:
         backend = make_backend(settings, args, options)
@@ -187,7 +194,7 @@ def run_generate(args: argparse.Namespace) -> int:
         output.error(exc)
         backend.close()
         return 2
-    recipe = recipe_from_args(args, info.defaults).with_(model_id=info.id)
+    recipe = with_image_parts(recipe_from_args(args, info.defaults).with_(model_id=info.id), args, info)
     if args.vae:
         recipe = recipe.with_(add_ons=(*recipe.model.add_ons, AddOn("vae", args.vae)))
     problems = [str(p) for p in recipe.validate(info) + options.problems()]

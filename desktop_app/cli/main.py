@@ -15,7 +15,10 @@ from desktop_app import __version__
 def build_parser() -> argparse.ArgumentParser:
     from desktop_app.cli import commands, gallery, window
 
-    parser = argparse.ArgumentParser(prog="diffuse-studio", description="Make images with latent diffusion models on your own machine.")
+    # allow_abbrev=False: the top level must not read a subcommand's option (bench --mode) as an
+    # abbreviation of its own (--models-dir)
+    parser = argparse.ArgumentParser(prog="diffuse-studio", description="Make images with latent diffusion models on your own machine.",
+                                     allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--verbose", action="store_true", help="log debugging detail")
     parser.add_argument("--install-desktop-entry", action="store_true", help="add Diffuse Studio to the desktop menu (Linux)")

@@ -1,8 +1,9 @@
 """The recipe of an image: what the user asks for, in parts, and every way each part can be wrong.
 
 A ``Recipe`` is the exact, device-independent description of a picture: the model (with its
-add-ons), the prompt, the sampling, the guidance, an optional source image, and the output (size,
-batch, seed). It is what goes into an image's metadata and what "use these settings" restores.
+add-ons), the prompt, the sampling, the guidance, the output (size, batch, seed) and, when they
+apply, a source picture to start from, a second pass and a variation of the seed's noise
+(``image_parts.py``). It is what goes into an image's metadata and what "use these settings" restores.
 How a job runs (device, precision, previews, fast mode…) is not part of it: that is
 ``desktop_app.core.options.RunOptions``, and it is never written into an image.
 
@@ -18,19 +19,24 @@ use; it is lossless, and format 1 images carried exactly its older subset.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from desktop_app.core.image_parts import HiresFix, Inpainting, Outpaint, Source, Variation, steps_left
+from desktop_app.core.problems import MAX_SEED, Problem, is_number, is_whole
+from desktop_app.core.problems import check_range as _check_range
+from desktop_app.core.problems import show as _show
 from desktop_app.core.schedulers import SCHEDULERS, step_range
 from desktop_app.core.text import undecodable
 
 if TYPE_CHECKING:
     from desktop_app.core.models import ModelInfo
 
+__all__ = ["MAX_SEED", "HiresFix", "Inpainting", "Outpaint", "Problem", "Recipe", "RecipeError", "Source", "Variation",
+           "is_number", "is_whole"]
+
 RECIPE_FORMAT = 2
-MAX_SEED = 2**32 - 1
 MIN_STEPS, MAX_STEPS = 1, 1000
 MAX_GUIDANCE = 50.0
 MAX_CLASSIFIER_SCALE = 100.0
@@ -43,36 +49,6 @@ ADD_ON_KINDS = ("lora", "vae", "embedding")
 
 class RecipeError(ValueError):
     """A recipe dict that cannot be read at all (not a dict, no prompt); the message says why."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a recipe: ``field`` names the control it belongs to."""
-
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        name = {"prompt.text": "prompt", "prompt.negative": "negative prompt"}.get(self.field, self.field.rsplit(".", 1)[-1])
-        return f"{name}: {self.message}"
-
-
-def is_whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_number(value: Any) -> bool:
-    """A finite int or float (never a bool, NaN or infinity)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _show(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value)
-
-
-def _check_range(problems: list[Problem], name: str, value: Any, low: float, high: float, what: str) -> None:
-    if not is_number(value) or not low <= value <= high:
-        problems.append(Problem(name, f"{what} must be a number from {low:g} to {high:g}, not {_show(value)}"))
 
 
 # ---- the parts ---------------------------------------------------------------------------------
@@ -101,14 +77,20 @@ class ModelRef:
     id: str = DEFAULT_MODEL_ID
     add_ons: tuple[AddOn, ...] = ()
 
-    def problems(self, model: ModelInfo | None) -> list[Problem]:
+    def problems(self, model: ModelInfo | None, source: Source | None = None) -> list[Problem]:
         found: list[Problem] = []
         if model is None:
             found.append(Problem("model.id", f"no model called {self.id!r} was found; see `diffuse-studio models`"))
-        elif model.kind != "txt2img":
+        elif model.kind == "inpaint" and source is not None and not source.masked:
+            found.append(Problem("model.id", f"{model.name} is an inpainting model: paint a mask (or add outpaint "
+                                             "margins), or choose a text-to-image model for plain image to image"))
+        elif model.kind == "refiner" and source is not None and source.masked:
+            found.append(Problem("model.id", f"{model.name} is an SDXL refiner: it refines whole pictures; "
+                                             "choose a text-to-image or inpainting model to inpaint"))
+        elif model.kind != "txt2img" and source is None:
             what = {"inpaint": "an inpainting model", "refiner": "an SDXL refiner"}.get(model.kind, f"a {model.kind} model")
             found.append(Problem("model.id", f"{model.name} is {what}: it cannot start a picture from a prompt alone; "
-                                             "choose a text-to-image model"))
+                                             "give it a picture to start from, or choose a text-to-image model"))
         for k, add_on in enumerate(self.add_ons):
             found.extend(add_on.problems(f"model.add_ons.{k}"))
         return found
@@ -194,25 +176,6 @@ class Guidance:
 
 
 @dataclass(frozen=True)
-class Source:
-    """A picture to start from (image to image), and where to change it (inpainting)."""
-
-    image: str  # path of the init image, kept next to the output so the recipe can be re-run
-    mask: str = ""
-    strength: float = 1.0  # 1: noise to the very start of the schedule; smaller keeps more of the image
-
-    def problems(self) -> list[Problem]:
-        found: list[Problem] = []
-        if not isinstance(self.image, str) or not self.image:
-            found.append(Problem("source.image", "image to image needs an image to start from"))
-        if not isinstance(self.mask, str):
-            found.append(Problem("source.mask", "the mask must be the path of an image"))
-        if not is_number(self.strength) or not 0.0 < self.strength <= 1.0:
-            found.append(Problem("source.strength", f"the strength must be above 0 and at most 1, not {_show(self.strength)}"))
-        return found
-
-
-@dataclass(frozen=True)
 class Output:
     width: int | None = None  # None: the model's native size
     height: int | None = None
@@ -274,6 +237,10 @@ FLAT_FIELDS: dict[str, tuple[str, str]] = {
     "seed": ("output", "seed"),
 }
 _PART_TYPES = {"model": ModelRef, "sampling": Sampling, "guidance": Guidance, "output": Output}
+# Parts a recipe may leave out (None): in the flat form each is one named field holding the part's dict.
+OPTIONAL_PARTS: dict[str, type] = {"source": Source, "hires": HiresFix, "variation": Variation}
+_NESTED = {Source: {"inpaint": Inpainting, "outpaint": Outpaint}}
+RECIPE_NAMES = frozenset(FLAT_FIELDS) | frozenset(OPTIONAL_PARTS)  # every name of the flat form
 
 
 @dataclass(frozen=True)
@@ -284,6 +251,8 @@ class Recipe:
     guidance: Guidance = Guidance()
     output: Output = Output()
     source: Source | None = None
+    hires: HiresFix | None = None
+    variation: Variation | None = None
 
     # ---- building ------------------------------------------------------------------------------
     @classmethod
@@ -292,12 +261,13 @@ class Recipe:
         return cls(Prompt(prompt)).with_(**flat)
 
     def with_(self, **flat: Any) -> Recipe:
-        """A copy with some flat fields changed (``source`` takes a ``Source`` or None)."""
+        """A copy with some flat fields changed (``source``, ``hires``, ``variation`` take the part,
+        its dict form, or None)."""
         parts: dict[str, dict[str, Any]] = {}
         changes: dict[str, Any] = {}
         for name, value in flat.items():
-            if name == "source":
-                changes["source"] = value
+            if name in OPTIONAL_PARTS:
+                changes[name] = None if value is None else part_from(OPTIONAL_PARTS[name], value, name)
                 continue
             if name not in FLAT_FIELDS:
                 raise TypeError(f"a recipe has no field {name!r}")
@@ -312,7 +282,9 @@ class Recipe:
     def flat(self) -> dict[str, Any]:
         out = {name: getattr(getattr(self, part), attribute) for name, (part, attribute) in FLAT_FIELDS.items()}
         out["add_ons"] = [dataclasses.asdict(a) for a in self.model.add_ons]
-        out["source"] = dataclasses.asdict(self.source) if self.source is not None else None
+        for name in OPTIONAL_PARTS:
+            part = getattr(self, name)
+            out[name] = dataclasses.asdict(part) if part is not None else None
         return out
 
     @classmethod
@@ -325,10 +297,8 @@ class Recipe:
         known = {k: v for k, v in data.items() if k in FLAT_FIELDS and k != "prompt"}
         if "add_ons" in known:
             known["add_ons"] = _add_ons(known["add_ons"])
-        recipe = cls(Prompt(data["prompt"])).with_(**known)
-        if data.get("source") is not None:
-            recipe = dataclasses.replace(recipe, source=_source(data["source"]))
-        return recipe
+        known.update({name: data[name] for name in OPTIONAL_PARTS if data.get(name) is not None})
+        return cls(Prompt(data["prompt"])).with_(**known)
 
     # ---- the image's JSON (format 2) ----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -350,27 +320,76 @@ class Recipe:
             if name == "model" and "add_ons" in values:
                 values["add_ons"] = _add_ons(values["add_ons"])
             parts[name] = part_type(**values)
-        if data.get("source") is not None:
-            parts["source"] = _source(data["source"])
+        for name, part_type in OPTIONAL_PARTS.items():
+            if data.get(name) is not None:
+                parts[name] = part_from(part_type, data[name], name)
         return cls(**parts)
 
     # ---- checking -----------------------------------------------------------------------------
     def validate(self, model: ModelInfo | None, scheduler_names: Iterable[str] | None = None) -> list[Problem]:
         """Every problem with this recipe for ``model`` (None: the model was not found)."""
         names = list(SCHEDULERS) if scheduler_names is None else list(scheduler_names)
-        problems = self.model.problems(model)
+        problems = self.model.problems(model, self.source)
         problems += self.prompt.problems()
         problems += self.sampling.problems(model, names)
         problems += self.guidance.problems(model)
         problems += self.output.problems(model)
         if self.source is not None:
             problems += self.source.problems()
+        if self.hires is not None:
+            problems += self.hires.problems()
+        if self.variation is not None:
+            problems += self.variation.problems(model.latent_factor if model is not None else None)
+        if not problems:
+            problems += self._between_parts(model)
         return problems
 
+    def _between_parts(self, model: ModelInfo | None) -> list[Problem]:
+        """What no part can see alone: steps a strength leaves, the size a second pass reaches."""
+        found: list[Problem] = []
+        steps = self.sampling.steps
+        if self.source is not None and steps_left(steps, self.source.strength) < 1:
+            found.append(Problem("source.strength", f"at {steps} steps a strength of {self.source.strength:g} leaves no "
+                                                    f"step to run; raise it to at least {1 / steps:.2g} or add steps"))
+        if self.varies and self.variation.seed + self.output.batch_size - 1 > MAX_SEED:
+            found.append(Problem("variation.seed", f"the variation seed must leave room for the batch "
+                                                   f"(seed + {self.output.batch_size - 1} at most {MAX_SEED})"))
+        if self.hires is not None:
+            if self.source is not None and self.source.masked:
+                found.append(Problem("hires.scale", "a second pass (hires fix) works on text to image and image to "
+                                                    "image, not on inpainting or outpainting"))
+            hires_steps = self.hires.schedule_steps(steps)
+            if steps_left(hires_steps, self.hires.strength) < 1:
+                found.append(Problem("hires.strength", f"at {hires_steps} steps a hires strength of "
+                                                       f"{self.hires.strength:g} leaves no step to run"))
+            if model is not None:
+                width, height = self.output.size_for(model)
+                final = self.hires.size_for(width, height, model.latent_factor)
+                if max(final) > model.max_size or min(final) < model.min_size:
+                    found.append(Problem("hires.scale", f"{width}×{height} upscaled {self.hires.scale:g}× is "
+                                                        f"{final[0]}×{final[1]}, beyond what {model.name} makes "
+                                                        f"({model.min_size} to {model.max_size} pixels a side)"))
+        return found
+
+    @property
+    def varies(self) -> bool:
+        """True when the batch varies one picture by variation seeds (all images share the seed)."""
+        return self.variation is not None and is_number(self.variation.strength) and self.variation.strength > 0
+
+    def image_seeds(self) -> list[int]:
+        """Each image's seed: seed + k; when varying by variation seeds (as AUTOMATIC1111 does), the
+        seed itself for every image and variation seed + k. Needs a resolved seed."""
+        seed = self.output.seed
+        return [seed if self.varies else seed + k for k in range(self.output.batch_size)]
+
     def for_image(self, index: int) -> Recipe:
-        """The recipe of image ``index`` of this batch: its own seed (seed + index), batch size 1."""
-        seed = None if self.output.seed is None else self.output.seed + index
-        return self.with_(seed=seed, batch_size=1)
+        """The recipe of image ``index`` of this batch: its own seed (seed + index, or its own
+        variation seed), batch size 1."""
+        seed = None if self.output.seed is None else self.output.seed + (0 if self.varies else index)
+        recipe = self.with_(seed=seed, batch_size=1)
+        if self.varies:
+            recipe = dataclasses.replace(recipe, variation=dataclasses.replace(self.variation, seed=self.variation.seed + index))
+        return recipe
 
 
 MAX_PIXELS = 16384  # a width or height beyond any model's reach, whatever the model
@@ -419,10 +438,21 @@ def _add_ons(value: Any) -> tuple[AddOn, ...]:
         raise RecipeError("an add-on of the recipe has no kind or no name") from None
 
 
-def _source(value: Any) -> Source:
-    if isinstance(value, Source):
+def part_from(part_type: type, value: Any, where: str) -> Any:
+    """A part from its dict form (nested parts too); unknown keys are ignored, values are checked
+    by ``validate``. Raises RecipeError when the value is not a dict or lacks a required field."""
+    if isinstance(value, part_type):
         return value
-    if not isinstance(value, dict) or "image" not in value:
-        raise RecipeError("the recipe's source has no image")
-    names = {f.name for f in dataclasses.fields(Source)}
-    return Source(**{k: v for k, v in value.items() if k in names})
+    if not isinstance(value, dict):
+        raise RecipeError(f"the recipe's {where!r} part is not a set of named fields")
+    nested = _NESTED.get(part_type, {})
+    names = {f.name for f in dataclasses.fields(part_type)}
+    values = {k: (part_from(nested[k], v, f"{where}.{k}") if k in nested and v is not None else v)
+              for k, v in value.items() if k in names}
+    values = {k: v for k, v in values.items() if not (k in nested and v is None)}
+    try:
+        return part_type(**values)
+    except TypeError:
+        missing = [f.name for f in dataclasses.fields(part_type)
+                   if f.default is dataclasses.MISSING and f.name not in values]
+        raise RecipeError(f"the recipe's {where} has no {' or '.join(missing) or 'usable fields'}") from None

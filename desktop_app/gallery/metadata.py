@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
-from desktop_app.core.recipe import FLAT_FIELDS, Recipe
+from desktop_app.core.recipe import RECIPE_NAMES, Recipe
 from desktop_app.gallery import readers, stealth
 from desktop_app.gallery.a1111 import parse_parameters
 from desktop_app.gallery.formats import JSON_KEY, PARAMETERS_KEY
@@ -38,7 +38,6 @@ USER_COMMENT = 0x9286
 MAKER_NOTE = 0x927C  # Fooocus writes its metadata scheme here
 SOFTWARE = 0x0131
 MAX_CHUNK_CHARS = 8 << 20  # a settings chunk is KiB, a ComfyUI graph rarely 1 MiB; longer ones are not parsed
-_RECIPE_FIELDS = {*FLAT_FIELDS, "source"}
 
 
 class MetadataError(ValueError):
@@ -209,7 +208,7 @@ def _fill_size(result: ImageMetadata) -> None:
     if result.width and result.height:
         result.request.setdefault("width", result.width)
         result.request.setdefault("height", result.height)
-    unknown_fields = {k: v for k, v in result.request.items() if k not in _RECIPE_FIELDS}
+    unknown_fields = {k: v for k, v in result.request.items() if k not in RECIPE_NAMES}
     for key, value in unknown_fields.items():
         result.request.pop(key)
         result.unknown[key] = value

@@ -63,7 +63,10 @@ def build_metadata(item: GeneratedImage, *, created: datetime | None = None) -> 
     own = item.recipe.for_image(item.index)
     width, height = item.image.size
     model = item.model
-    parameters = format_parameters(own, width=width, height=height, model_hash=item.model_hash,
+    # A1111's "Size" is the size the model ran at: a hires fix's first pass, the output of an "only
+    # masked" inpaint (whose picture is the source's size)
+    size = (own.output.width, own.output.height) if own.output.width and own.output.height else (width, height)
+    parameters = format_parameters(own, width=size[0], height=size[1], model_hash=item.model_hash,
                                    model_name=item.recipe.model.id, version=f"Diffuse Studio {versions()['app']}",
                                    lora_hashes=item.lora_hashes, ti_hashes=item.ti_hashes)
     chunk = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPixmap
+from PySide6.QtGui import QAction, QColor, QIcon, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QListWidget,
@@ -83,9 +83,11 @@ class _ImageView(QWidget):
 
 
 class PreviewCanvas(QScrollArea):
-    """Shows the live previews, then the final image. ``fit`` toggles fit-to-window and 1:1."""
+    """Shows the live previews, then the final image. ``fit`` toggles fit-to-window and 1:1.
+    Its context menu sends the picture shown to image to image or inpainting."""
 
     frame_shown = Signal()  # a preview or an image reached the screen (the GUI benchmark counts these)
+    send_requested = Signal(str)  # "img2img" | "inpaint": the user wants to start from the picture shown
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -96,12 +98,20 @@ class PreviewCanvas(QScrollArea):
         self.setFrameShape(QScrollArea.Shape.NoFrame)
         self.setBackgroundRole(self.view.backgroundRole())
         self.image: QImage | None = None
+        self.path = ""  # the file of the picture shown, when it is a saved one
         self.is_preview = False
         self.frames_shown = 0
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        for text, mode in (("Send to image to image", "img2img"), ("Send to inpainting", "inpaint")):
+            action = QAction(text, self)
+            action.triggered.connect(lambda _checked=False, mode=mode: self.send_requested.emit(mode))
+            self.addAction(action)
 
-    def show_image(self, image: QImage, *, preview: bool = False, sharp: bool | None = None) -> None:
-        """``sharp`` (default: not a preview): show a small image's pixels as crisp squares."""
+    def show_image(self, image: QImage, *, preview: bool = False, sharp: bool | None = None, path: str = "") -> None:
+        """``sharp`` (default: not a preview): show a small image's pixels as crisp squares; ``path``:
+        the saved file the picture is (none for a preview)."""
         self.image = image
+        self.path = "" if preview else path
         self.is_preview = preview
         self.view.sharp = not preview if sharp is None else sharp
         self.view.pixmap = QPixmap.fromImage(image)

@@ -87,6 +87,7 @@ class ParametersPanel(QWidget):
         self._errors: dict[str, FieldError] = {}
         self._catalog = ModelCatalog()
         self.add_on_picker: AddOnPicker | None = None
+        self._editors: list = []  # part editors: the recipe's optional parts (source, hires, variation)
         self._build()
         self._connect()
 
@@ -354,6 +355,21 @@ class ParametersPanel(QWidget):
         cursor.insertText(("" if not before or before.endswith(" ") else " ") + word + " ")
         self.prompt.setFocus()
 
+    # ---- part editors -------------------------------------------------------------------------
+    def add_part_editor(self, editor) -> None:
+        """A widget editing some of the recipe's optional parts elsewhere in the window: it has
+        ``parts()`` → {part name: part or None}, ``set_parts(their flat values)`` → notes for the user,
+        ``problems()`` (what only it can see), ``show_problems(problems)``, ``set_models(models)`` and
+        a ``changed`` signal. Its parts' problems are shown by it, not here."""
+        self._editors.append(editor)
+        editor.changed.connect(self._on_change)
+        editor.set_models(self.models())
+
+    def set_size(self, width: int, height: int) -> None:
+        """Show this output size (a preset when one matches, else the custom boxes)."""
+        self._select_size(width, height)
+        self._on_change()
+
     # ---- models -------------------------------------------------------------------------------
     def set_models(self, discovery: ModelCatalog, preferred: str | None = None) -> None:
         wanted = preferred or self.model.currentData()
@@ -368,6 +384,8 @@ class ParametersPanel(QWidget):
         index = self.model.findData(wanted) if wanted else -1
         self.model.setCurrentIndex(index if index >= 0 else (0 if self.model.count() else -1))
         self.model.blockSignals(False)
+        for editor in self._editors:
+            editor.set_models(self.models())
         notes = [f"Not usable: {e}" for e in discovery.errors[:3]]
         if len(discovery.errors) > 3:
             notes.append(f"…and {len(discovery.errors) - 3} more files that cannot be used (Models → Model manager)")
@@ -456,7 +474,10 @@ class ParametersPanel(QWidget):
             classifier_scale=self.classifier_scale.value() if classifier else 0.0,
         )
         recipe = Recipe.from_flat({**recipe.flat(), **self._passthrough})
-        return replace_add_ons(recipe, "vae", self.vae.add_ons())
+        recipe = replace_add_ons(recipe, "vae", self.vae.add_ons())
+        for editor in self._editors:
+            recipe = recipe.with_(**editor.parts())
+        return recipe
 
     def set_recipe(self, recipe: Recipe | dict[str, Any], batch_count: int | None = None) -> list[str]:
         """Show a recipe (a ``Recipe``, or its flat form from the settings or the gallery).
@@ -478,7 +499,10 @@ class ParametersPanel(QWidget):
             notes.append(f"Some settings could not be restored ({', '.join(rejected)}); their defaults are shown.")
         defaults = Recipe.of("").flat()
         values = {**defaults, **{k: v for k, v in data.items() if v is not None or k in ("seed", "width", "height", "source")}}
-        self._passthrough = {k: v for k, v in values.items() if k in defaults and k not in CONTROLLED}
+        edited = {name for editor in self._editors for name in editor.parts()}
+        self._passthrough = {k: v for k, v in values.items() if k in defaults and k not in CONTROLLED and k not in edited}
+        for editor in self._editors:
+            notes += editor.set_parts({name: values.get(name) for name in editor.parts()})
         self._restoring = True
         try:
             self.prompt.setPlainText(str(values["prompt"]))
@@ -559,12 +583,19 @@ class ParametersPanel(QWidget):
         self._update_prompt_help()
         info = self.model_info()
         problems = self.recipe().validate(info)
+        for editor in self._editors:
+            problems += editor.problems()
         if not self.model.count():
             problems = [p for p in problems if p.field != "model.id"]
             problems.insert(0, Problem("model.id", "no models found: add one in Settings → Model folders"))
         self._problems = problems
         by_field: dict[FieldError, list[str]] = {label: [] for label in set(self._errors.values())}
+        edited = {name for editor in self._editors for name in editor.parts()}
+        for editor in self._editors:
+            editor.show_problems([p for p in problems if p.field.split(".")[0] in edited])
         for problem in problems:
+            if problem.field.split(".")[0] in edited:
+                continue
             label = self._errors.get(problem.field, self._errors["output.batch_size"])
             by_field[label].append(problem.message)
         for label, messages in by_field.items():

@@ -40,6 +40,11 @@ def first_run_text() -> str:
         "To use Stable Diffusion models, drop their folders (diffusers layout) into "
         f"<a href='{paths.user_models_dir().as_uri()}'>{paths.user_models_dir()}</a>, "
         "or add a folder in <b>Settings → Model folders</b>."
+        "<br><b>Start from a picture</b> (works on Shapes too): right-click a picture → <i>Send to image to image</i> "
+        "to <b>change a colour</b>: make “a red circle in the centre”, send it, change the prompt to "
+        "“a blue circle in the centre” and generate at strength 0.6. Or <i>Send to inpainting</i> to "
+        "<b>repaint one shape</b> or <b>move an object</b>: paint over the circle and the place it should go on the "
+        "Mask tab, prompt “a red circle on the right”, strength 1. Drag a blue edge handle to extend the picture."
     )
 
 

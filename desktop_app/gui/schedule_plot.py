@@ -3,7 +3,9 @@
 The curves come from the backend (a ``Curves`` event): the local one builds the real diffusers
 scheduler on its own thread, between steps when a job runs (diffusers is slow to import, and its
 lazy module is not safe to import from two threads at once); the newest request wins.
-The plot is drawn with QPainter.
+The plot is drawn with QPainter. For image to image, the strength cuts the schedule: the plot
+shows where the run starts (a line at the first timestep that runs, x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε)
+and greys the timesteps it skips.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from desktop_app.core.image_parts import steps_left
+
 ALPHA_COLOUR = QColor("#3b82f6")
 BETA_COLOUR = QColor("#f59e0b")
 VISIT_COLOUR = QColor("#e5484d")
+SKIPPED_COLOUR = QColor(128, 128, 128, 110)
 
 
 class NoiseSchedulePlot(QWidget):
@@ -27,6 +32,7 @@ class NoiseSchedulePlot(QWidget):
         self.title = ""
         self.key: tuple | None = None
         self.current_step = 0  # 1-based step of the running job when it matches this plot; 0: none
+        self.strength = 1.0  # image to image: only the last steps × strength steps run
         self.setMinimumSize(220, 150)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setToolTip("ᾱₜ: how much of the image is left at noise level t (xₜ = √ᾱₜ·x₀ + √(1−ᾱₜ)·ε).\n"
@@ -42,6 +48,19 @@ class NoiseSchedulePlot(QWidget):
         self.alphas, self.betas, self.visited = alphas, betas, np.asarray(visited, dtype=float)
         self.title = f"{scheduler}, {steps} steps"
         self.update()
+
+    def set_strength(self, strength: float) -> None:
+        if strength != self.strength:
+            self.strength = strength
+            self.update()
+
+    def skipped(self) -> int:
+        """How many of the visited timesteps the strength's cut skips (times the scheduler's order)."""
+        if self.visited is None or self.key is None or self.strength >= 1.0:
+            return 0
+        steps = max(int(self.key[1]), 1)
+        order = max(1, round(len(self.visited) / steps))
+        return (steps - steps_left(steps, self.strength)) * order
 
     def set_current_step(self, step: int) -> None:
         if step != self.current_step:
@@ -92,17 +111,24 @@ class NoiseSchedulePlot(QWidget):
             painter.drawPath(path)
 
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(VISIT_COLOUR)
         ts = np.arange(count, dtype=float)
         radius = 2.8 if len(self.visited) <= 60 else 1.6
-        for t in self.visited:
+        skipped = self.skipped()
+        for k, t in enumerate(self.visited):
+            painter.setBrush(SKIPPED_COLOUR if k < skipped else VISIT_COLOUR)
             t = float(np.clip(t, 0, count - 1))
             alpha = float(np.interp(t, ts, self.alphas))
             painter.drawEllipse(point(t, alpha), radius, radius)
             tick = point(t, 0)
             painter.drawRect(QRectF(tick.x() - 0.75, tick.y() - 5, 1.5, 5))
-        if 0 < self.current_step <= len(self.visited):
-            t = float(np.clip(self.visited[self.current_step - 1], 0, count - 1))
+        if skipped and skipped < len(self.visited):
+            start = float(np.clip(self.visited[skipped], 0, count - 1))
+            painter.setPen(QPen(VISIT_COLOUR, 1, Qt.PenStyle.DashLine))
+            painter.drawLine(point(start, 0), point(start, 1))
+            painter.drawText(point(start, 0.93) + QPointF(4, 0), f"start · strength {self.strength:g}")
+            painter.setPen(Qt.PenStyle.NoPen)
+        if 0 < self.current_step <= len(self.visited) - skipped:
+            t = float(np.clip(self.visited[skipped + self.current_step - 1], 0, count - 1))
             painter.setPen(QPen(text, 1.5))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawEllipse(point(t, float(np.interp(t, ts, self.alphas))), 6, 6)
@@ -117,7 +143,9 @@ class NoiseSchedulePlot(QWidget):
 
     def _legend_items(self) -> list[tuple[str, QColor]]:
         visited = len(self.visited) if self.visited is not None else 0
-        return [("ᾱₜ", ALPHA_COLOUR), ("βₜ (right scale)", BETA_COLOUR), (f"{visited} visited t", VISIT_COLOUR)]
+        runs = visited - self.skipped() if visited else 0
+        visits = f"{runs} of {visited} t run" if runs < visited else f"{visited} visited t"
+        return [("ᾱₜ", ALPHA_COLOUR), ("βₜ (right scale)", BETA_COLOUR), (visits, VISIT_COLOUR)]
 
     def legend_rects(self) -> list[QRectF]:
         """Where each legend entry goes: along the bottom, wrapping onto a second row when the

@@ -47,7 +47,10 @@ from desktop_app.gui.model_manager import install_model_tools
 from desktop_app.gui.notify import QueueNotifier
 from desktop_app.gui.queue_view import JobQueueView
 from desktop_app.gui.schedule_plot import NoiseSchedulePlot
+from desktop_app.gui.source_link import SourceLink
+from desktop_app.gui.source_panel import SourcePanel
 from desktop_app.gui.widgets import ElidedLabel
+from desktop_app.gui.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +109,7 @@ class MainWindow(QMainWindow):
         self.bridge = BackendBridge(backend, self.library)
         self._connect_bridge()
         install_model_tools(self)
+        self.source_link = SourceLink(self)
         self.bridge.curves_ready.connect(self.schedule_plot.set_curves)
         self._plot_timer = QTimer(self, singleShot=True, interval=120)
         self._plot_timer.timeout.connect(self._ask_curves)
@@ -158,7 +162,8 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(create)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.messages)
-        layout.addWidget(self.canvas, 1)
+        self.workspace = Workspace(self.canvas)  # the canvas, the mask painter, before/after
+        layout.addWidget(self.workspace, 1)
         self.image_info = ElidedLabel()  # a saved file's whole path would make the window wider than a laptop
         self.image_info.setObjectName("hint")
         self.image_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -186,6 +191,12 @@ class MainWindow(QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(330)
         self.parameters_dock = self._dock("Parameters", "parameters", scroll, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.source_panel = SourcePanel(self.workspace.painter)  # image to image, hires fix, variations
+        self.panel.add_part_editor(self.source_panel)
+        scroll = QScrollArea()
+        scroll.setWidget(self.source_panel)
+        scroll.setWidgetResizable(True)
+        self.source_dock = self._dock("Image to image · second pass", "source", scroll, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.queue = JobQueueView()
         self.queue_dock = self._dock("Queue", "queue", self.queue, Qt.DockWidgetArea.RightDockWidgetArea)
         self.schedule_plot = NoiseSchedulePlot()
@@ -403,7 +414,7 @@ class MainWindow(QMainWindow):
             self.gallery.show_new(image_id, path)
 
     def _show_saved(self, image: QImage, path: str) -> None:
-        self.canvas.show_image(image)
+        self.canvas.show_image(image, path=path)
         self.image_info.setText(f"{image.width()}×{image.height()} · {path or 'not saved'}")
 
     def _end(self, job_id: str, state: str, detail: str = "", images: int = 0) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from desktop_app.backend.local.architectures import build_sd_folder, random_pipeline
+from desktop_app.backend.local.architectures import random_pipeline
 from desktop_app.backend.local.schedulers import build_scheduler
 from tests.backend.helpers import options, recipe
 
@@ -24,11 +24,6 @@ def test_configs_build_networks_the_size_of_the_released_ones(arch, tmp_path):
     assert counts == PUBLISHED[arch]
     assert (info.family, info.native_size, info.latent_factor) == (
         ("SD 1.x", (512, 512), 8) if arch == "sd15" else ("SDXL", (1024, 1024), 8))
-
-
-@pytest.fixture(scope="module")
-def tiny_xl(tmp_path_factory):
-    return build_sd_folder(tmp_path_factory.mktemp("xl") / "tiny-xl", arch="tiny-sdxl", name="Tiny XL")
 
 
 def test_the_engine_draws_what_the_sdxl_pipeline_draws(engine, tiny_xl):

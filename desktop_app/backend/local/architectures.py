@@ -57,12 +57,16 @@ def _component_classes():
     return {"diffusers": diffusers, "transformers": transformers}
 
 
-def materialize(arch: str, folder: Path | str, *, weights: bool = True, seed: int = 0, name: str | None = None) -> Path:
+def materialize(arch: str, folder: Path | str, *, weights: bool = True, seed: int = 0, name: str | None = None,
+                inpainting: bool = False, refiner: bool = False) -> Path:
     """Write the model folder for ``arch`` (a folder of ``resources/architectures``).
 
     Tokenizers are trained on a small local word list; with ``weights`` every network is
-    initialised at random (seeded) and saved. The folder is written next to its final place and
-    renamed into it, so a crash never leaves half a model.
+    initialised at random (seeded) and saved. ``inpainting``: the same architecture as an
+    inpainting model (a 9-channel UNet: latents, mask, masked picture's latents); ``refiner``: an
+    SDXL architecture as a refiner (the second text encoder only, an aesthetic score instead of
+    the target size in the time ids). The folder is
+    written next to its final place and renamed into it, so a crash never leaves half a model.
     """
     import torch
 
@@ -71,6 +75,10 @@ def materialize(arch: str, folder: Path | str, *, weights: bool = True, seed: in
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     shutil.copytree(source, tmp, dirs_exist_ok=True)
+    if inpainting:
+        _as_inpainting(tmp)
+    if refiner:
+        _as_refiner(tmp)
     index = json.loads((tmp / "model_index.json").read_text())
     libraries = _component_classes()
     torch.manual_seed(seed)
@@ -92,6 +100,29 @@ def materialize(arch: str, folder: Path | str, *, weights: bool = True, seed: in
     return folder
 
 
+def _as_inpainting(folder: Path) -> None:
+    index_file, unet_file = folder / "model_index.json", folder / "unet" / "config.json"
+    index, unet = json.loads(index_file.read_text()), json.loads(unet_file.read_text())
+    index["_class_name"] = "StableDiffusionXLInpaintPipeline" if "XL" in index["_class_name"] else "StableDiffusionInpaintPipeline"
+    unet["in_channels"] = 4 + 1 + 4
+    index_file.write_text(json.dumps(index, indent=2))
+    unet_file.write_text(json.dumps(unet, indent=2))
+
+
+def _as_refiner(folder: Path) -> None:
+    index_file, unet_file = folder / "model_index.json", folder / "unet" / "config.json"
+    index, unet = json.loads(index_file.read_text()), json.loads(unet_file.read_text())
+    encoder = json.loads((folder / "text_encoder_2" / "config.json").read_text())
+    index.update(_class_name="StableDiffusionXLImg2ImgPipeline", text_encoder=[None, None], tokenizer=[None, None],
+                 requires_aesthetics_score=True, force_zeros_for_empty_prompt=False)
+    unet["cross_attention_dim"] = encoder["hidden_size"]
+    unet["projection_class_embeddings_input_dim"] = 5 * unet["addition_time_embed_dim"] + encoder["projection_dim"]
+    index_file.write_text(json.dumps(index, indent=2))
+    unet_file.write_text(json.dumps(unet, indent=2))
+    shutil.rmtree(folder / "text_encoder", ignore_errors=True)
+    shutil.rmtree(folder / "tokenizer", ignore_errors=True)
+
+
 def _components(index: dict):
     """The (name, (library, class)) pairs of a model_index, tokenizers first."""
     found = [(k, v) for k, v in index.items() if not k.startswith("_") and isinstance(v, list) and v[0] is not None]
@@ -108,7 +139,8 @@ def _network(cls, library: str, target: Path, folder: Path):
 
 
 def _token_ids(folder: Path) -> dict:
-    special = json.loads((folder / "tokenizer" / "vocab.json").read_text())
+    tokenizer = folder / "tokenizer" if (folder / "tokenizer").is_dir() else folder / "tokenizer_2"  # a refiner has only the second
+    special = json.loads((tokenizer / "vocab.json").read_text())
     return {"bos_token_id": special["<|startoftext|>"], "eos_token_id": special["<|endoftext|>"],
             "pad_token_id": special["<|endoftext|>"]}
 
@@ -155,7 +187,8 @@ def random_pipeline(arch: str, device, dtype, folder: Path | str):
     return inspect_model(folder, check_weights=False), pipe
 
 
-def build_sd_folder(folder: Path | str, arch: str = "tiny-sd", *, seed: int = 0, name: str | None = None) -> Path:
+def build_sd_folder(folder: Path | str, arch: str = "tiny-sd", *, seed: int = 0, name: str | None = None,
+                    inpainting: bool = False, refiner: bool = False) -> Path:
     """A tiny model folder with random weights (for tests and trying the app without a model)."""
-    return materialize(arch, folder, weights=True, seed=seed, name=name)
+    return materialize(arch, folder, weights=True, seed=seed, name=name, inpainting=inpainting, refiner=refiner)
 

@@ -298,7 +298,8 @@ class LocalBackend:
                 self._serve_curves()
         if result.cancelled:  # a cancel that came after the last step still gets the pictures made
             return None
-        run = {"device": result.device, "precision": result.precision, "timings": dict(result.timings)}
+        run = {"device": result.device, "precision": result.precision, "timings": dict(result.timings),
+               "passes": list(result.passes)}
         digest = engine.hasher.known(result.model)
         for index, image in enumerate(result.images):
             self._events.put(ImageMade(job.id, GeneratedImage(image, result.recipe, index, result.model, digest, run,

@@ -1,9 +1,11 @@
-"""The decode stage: latents to pixels, one way for previews and results alike.
+"""The VAE both ways: latents to pixels (one way for previews and results alike), and pixels to
+latents for image to image.
 
 The UNet works on latents multiplied by the VAE's scaling factor (and, for VAEs that declare
 them, normalised by per-channel ``latents_mean``/``latents_std``); the decoder undoes exactly that,
 upcasts a half-precision VAE that asks for it, and decodes again in fp32 when fp16 overflowed into
-NaNs (the "black image" problem).
+NaNs (the "black image" problem). ``encode`` does the reverse as diffusers' img2img and inpaint
+pipelines do: one image at a time, each sampling its latent from its own generator.
 """
 
 from __future__ import annotations
@@ -25,6 +27,33 @@ class Decoder:
             std = torch.tensor(std).view(1, -1, 1, 1).to(latents.device, latents.dtype)
             return latents * std / config.scaling_factor + mean
         return latents / config.scaling_factor
+
+    def encode(self, pixels: torch.Tensor, generators: list[torch.Generator], device: torch.device) -> torch.Tensor:
+        """Images (B, 3, H, W) in [-1, 1] → latents as the UNet sees them; image k samples from generators[k]."""
+        from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
+
+        vae = self.vae
+        original = vae.dtype
+        upcast = vae.dtype == torch.float16 and getattr(vae.config, "force_upcast", False)
+        if upcast:
+            vae.to(torch.float32)
+        try:
+            pixels = pixels.to(device, vae.dtype)
+            latents = torch.cat([retrieve_latents(vae.encode(pixels[k:k + 1]), generator=generators[k])
+                                 for k in range(pixels.shape[0])])
+        finally:
+            if vae.dtype != original:
+                vae.to(original)
+        return self.to_unet_space(latents.to(original))
+
+    def to_unet_space(self, latents: torch.Tensor) -> torch.Tensor:
+        config = self.vae.config
+        mean, std = getattr(config, "latents_mean", None), getattr(config, "latents_std", None)
+        if mean is not None and std is not None:
+            mean = torch.tensor(mean).view(1, -1, 1, 1).to(latents.device, latents.dtype)
+            std = torch.tensor(std).view(1, -1, 1, 1).to(latents.device, latents.dtype)
+            return (latents - mean) * config.scaling_factor / std
+        return config.scaling_factor * latents
 
     def decode(self, latents: torch.Tensor, generators=None, notes: list[str] | None = None) -> torch.Tensor:
         """Latents (B, C, h, w) → images (B, 3, H, W) in [-1, 1]; a note goes to ``notes`` when fp16 had to be redone."""

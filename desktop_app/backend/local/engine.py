@@ -100,11 +100,13 @@ class Engine:
         self.cache.put(ModelCache.key(info, placement, low_vram=options.low_vram), loaded)
         return loaded
 
-    def load(self, id_or_path: str, options: RunOptions = DEFAULT_OPTIONS, *, vae_file: Path | None = None) -> LoadedModel:
+    def load(self, id_or_path: str, options: RunOptions = DEFAULT_OPTIONS, *, vae_file: Path | None = None,
+             info: ModelInfo | None = None) -> LoadedModel:
         """The model loaded where ``options`` ask (raises DeviceError, ModelLoadError). ``vae_file``:
-        the VAE of a checkpoint file that has none inside."""
+        the VAE of a checkpoint file that has none inside; ``info``: the model's description when the
+        caller has it already (finding it again scans the model folders)."""
         started = time.perf_counter()
-        info = self.model_info(id_or_path)
+        info = info if info is not None else self.model_info(id_or_path)
         placement = devices.choose(options.device, options.precision)
         if vae_file is None and needs_vae(info):
             raise no_vae_error(Path(info.path))
@@ -114,14 +116,15 @@ class Engine:
         self.last_load_seconds = time.perf_counter() - started
         return loaded
 
-    def load_for(self, recipe: Recipe, options: RunOptions = DEFAULT_OPTIONS) -> LoadedModel:
+    def load_for(self, recipe: Recipe, options: RunOptions = DEFAULT_OPTIONS, *,
+                 info: ModelInfo | None = None) -> LoadedModel:
         """The recipe's model loaded (with its VAE file when the checkpoint has none inside)."""
         resolve = file_resolver(self.catalog())
         try:
             vae = next((resolve("vae", a.name) for a in recipe.model.add_ons if a.kind == "vae"), None)
         except ModelLoadError as exc:
             raise AddOnError.of(exc) from None
-        return self.load(recipe.model.id, options, vae_file=vae)
+        return self.load(recipe.model.id, options, vae_file=vae, info=info)
 
     def resolve(self, recipe: Recipe, info: ModelInfo) -> Recipe:
         """Check ``recipe`` against ``info`` and fill in the seed and size; raises InvalidRequest."""
@@ -130,8 +133,15 @@ class Engine:
     def resolve_job(self, recipe: Recipe, info: ModelInfo) -> JobAddOns:
         """The recipe resolved (seed, size, the prompt's LoRA tags and the embeddings it uses among its
         add-ons, each found and checked against the model's family), with warnings about it. Raises
-        InvalidRequest for the recipe's problems, ModelLoadError naming an add-on file at fault."""
+        InvalidRequest for the recipe's problems, ModelLoadError naming an add-on file at fault or a
+        hires pass's model that cannot be found."""
         problems = recipe.validate(info)
+        hires = recipe.hires
+        if not problems and hires is not None and hires.model_id and hires.model_id != recipe.model.id:
+            second = self.model_info(hires.model_id)
+            if second.kind == "inpaint":
+                problems.append(Problem("hires.model_id", f"{second.name} is an inpainting model; the second pass "
+                                                          "needs a text-to-image model or an SDXL refiner"))
         if problems:
             raise InvalidRequest(problems)
         try:
@@ -156,14 +166,15 @@ class Engine:
         job = self.resolve_job(recipe, info)
         recipe = job.recipe
         resolve = file_resolver(self.catalog())
-        loaded = self.load_for(recipe, options)
+        loaded = self.load_for(recipe, options, info=info)
         try:
             notes = loaded.apply_add_ons(recipe.model.add_ons, resolve)
         except ModelLoadError as exc:
             raise AddOnError.of(exc) from None
+        second = self._second_model(recipe, options)
         oom = ""
         try:
-            result = yield from run_generation(loaded, recipe, options, cancel, max_fps=max_fps)
+            result = yield from run_generation(loaded, recipe, options, cancel, max_fps=max_fps, second=second)
         except Exception as exc:
             if not out_of_memory(exc) or loaded.low_vram or loaded.placement.device.type == "cpu":
                 raise
@@ -173,7 +184,7 @@ class Engine:
             free_device_memory()
             changes = loaded.enable_low_vram()
             free_device_memory()
-            result = yield from run_generation(loaded, recipe, options, cancel, max_fps=max_fps)
+            result = yield from run_generation(loaded, recipe, options, cancel, max_fps=max_fps, second=second)
             result.notes.insert(0, "the GPU ran out of memory, so the image was made again from the start in low-VRAM "
                                    "mode (" + "; ".join(changes) + "). It stays on for this model until the model is "
                                    "loaded again; a smaller size or batch avoids it.")
@@ -183,6 +194,13 @@ class Engine:
             result.lora_hashes, result.ti_hashes = add_on_hashes(recipe, resolve, self.hasher.cache)
         result.timings["load"] = self.last_load_seconds
         return result
+
+    def _second_model(self, recipe: Recipe, options: RunOptions) -> LoadedModel | None:
+        """The hires pass's own model, loaded beside the first (the cache keeps both)."""
+        hires = recipe.hires
+        if hires is None or not hires.model_id or hires.model_id == recipe.model.id:
+            return None
+        return self.load(hires.model_id, options)
 
     def run(self, recipe: Recipe, options: RunOptions = DEFAULT_OPTIONS, cancel: threading.Event | None = None,
             on_step=None) -> GenerationResult:

@@ -3,14 +3,16 @@
 A family is a small strategy object chosen from the model's description (never by probing the
 pipeline's attributes). SD 1.x, SD 2.x and the built-in model condition the UNet on one text
 encoder's hidden states; SDXL on two encoders' states plus a pooled embedding and the size
-"time ids". Prompts are read in AUTOMATIC1111's syntax (weights, BREAK, ``<lora:…>`` tags taken
-out) and encoded in 75-token chunks (``prompt_encoding``), so nothing of a long prompt is dropped;
-for a plain prompt of at most 75 tokens the result is bit-identical to the diffusers pipeline's own
-``encode_prompt``, so the same settings give the same pixels.
+"time ids" (a refiner: an aesthetic score instead of the target size). Prompts are read in
+AUTOMATIC1111's syntax (weights, BREAK, ``<lora:…>`` tags taken out) and encoded in 75-token chunks
+(``prompt_encoding``), so nothing of a long prompt is dropped; for a plain prompt of at most 75 tokens
+the result is bit-identical to the diffusers pipeline's own ``encode_prompt``, so the same settings
+give the same pixels.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 
 import torch
@@ -18,6 +20,9 @@ import torch
 from desktop_app.backend.local.prompt_encoding import encode_sd, encode_sdxl
 from desktop_app.core.models import ModelInfo
 from desktop_app.core.recipe import Prompt
+
+# What diffusers' SDXL img2img pipeline tells a refiner (a UNet conditioned on an aesthetic score).
+AESTHETIC_SCORE, NEGATIVE_AESTHETIC_SCORE = 6.0, 2.5
 
 
 @dataclass
@@ -67,12 +72,18 @@ class SDXLFamily:
         positive, negative, pooled, negative_pooled = encode_sdxl(pipe, prompt.text, prompt.negative or None, device,
                                                                   batch, with_negative)
         width, height = size
-        time_ids = pipe._get_add_time_ids((height, width), (0, 0), (height, width), dtype=positive.dtype,
-                                          text_encoder_projection_dim=int(pooled.shape[-1]))
+        projection = int(pooled.shape[-1])
+        if "aesthetic_score" in inspect.signature(pipe._get_add_time_ids).parameters:  # img2img / refiner pipelines
+            time_ids, negative_ids = pipe._get_add_time_ids(
+                (height, width), (0, 0), (height, width), AESTHETIC_SCORE, NEGATIVE_AESTHETIC_SCORE, (height, width),
+                (0, 0), (height, width), dtype=positive.dtype, text_encoder_projection_dim=projection)
+        else:
+            time_ids = negative_ids = pipe._get_add_time_ids((height, width), (0, 0), (height, width), dtype=positive.dtype,
+                                                             text_encoder_projection_dim=projection)
         time_ids = time_ids.to(device).repeat(batch, 1)
         cond = Conditioning(positive, negative, {"text_embeds": pooled.to(device), "time_ids": time_ids})
         if with_negative:
-            cond.added_negative = {"text_embeds": negative_pooled.to(device), "time_ids": time_ids}
+            cond.added_negative = {"text_embeds": negative_pooled.to(device), "time_ids": negative_ids.to(device).repeat(batch, 1)}
         return cond
 
 

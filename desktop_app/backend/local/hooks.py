@@ -1,8 +1,8 @@
-"""The hooks a job adds to the denoise loop: cancel, guidance, previews.
+"""The hooks a job adds to the denoise loop: cancel, guidance, inpainting, previews.
 
 Each is small and knows one thing; ``hooks_for`` picks them for a job, in the order they must run
 (guidance combines the two predictions before the classifier shifts the result; the preview sees
-the final step).
+the final step; the inpaint blend fixes the known region before the preview sees it).
 """
 
 from __future__ import annotations
@@ -69,6 +69,37 @@ class ClassifierGuidance(Hook):
         if prediction_type == "v_prediction":
             shift = shift / math.sqrt(alpha_bar)
         return noise_pred - shift.to(noise_pred.dtype)
+
+
+class InpaintConditioning(Hook):
+    """A 9-channel inpainting UNet sees [x_t, mask, masked picture's latents] on the channel axis
+    (after guidance has doubled x_t, so the mask and latents are repeated to match)."""
+
+    def __init__(self, mask: torch.Tensor, masked_latents: torch.Tensor):
+        self.mask, self.masked_latents = mask, masked_latents
+        self._stacked: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def pre_unet(self, ctx: DenoiseContext, step: Step) -> None:
+        copies = step.model_input.shape[0] // self.mask.shape[0]
+        if copies not in self._stacked:
+            self._stacked[copies] = (torch.cat([self.mask] * copies), torch.cat([self.masked_latents] * copies))
+        mask, latents = self._stacked[copies]
+        step.model_input = torch.cat([step.model_input, mask, latents], dim=1)
+
+
+class InpaintBlend(Hook):
+    """Any model inpaints: after each step the known region is put back, noised by the forward
+    process to the next step's level (x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε, with the job's own ε); after the
+    last step, the clean latents themselves. Inside the mask the model's step stands."""
+
+    def __init__(self, image_latents: torch.Tensor, noise: torch.Tensor, mask: torch.Tensor):
+        self.image_latents, self.noise, self.mask = image_latents, noise, mask
+
+    def post_step(self, ctx: DenoiseContext, step: Step) -> None:
+        known = self.image_latents
+        if step.index < len(ctx.timesteps) - 1:
+            known = ctx.scheduler.add_noise(known, self.noise, torch.tensor([ctx.timesteps[step.index + 1]]))
+        step.next_latents = (1 - self.mask) * known + self.mask * step.next_latents
 
 
 class PreviewHook(Hook):

@@ -87,6 +87,7 @@ class GalleryPanel(QWidget):
     use_settings = Signal(object)  # a Recipe, for the main window's controls
     not_restored = Signal(str)  # after use_settings from another tool's image: what has no control here
     export_chosen = Signal(dict)  # the export dialog's choices, to remember (``export_memory``)
+    send_to_source = Signal(str, str)  # a picture's path, "img2img" | "inpaint": start from it
     message = Signal(str)  # something to show in the status bar
     synced = Signal()  # the background scan finished and the grid shows its result
     refreshed = Signal()
@@ -158,12 +159,14 @@ class GalleryPanel(QWidget):
         buttons = QGridLayout()  # two columns, so the pane stays narrow and the grid gets the room
         self.use_button = self._button("Use these settings", self.use_selected_settings, buttons, 0, 0)
         self.export_button = self._button("Export…", self.export_selected, buttons, 0, 1)
-        self.favourite_button = self._button("☆ Favourite", self.toggle_favourite, buttons, 1, 0)
-        self.delete_button = self._button("Delete", self.delete_selected, buttons, 1, 1)
+        self.send_button = self._button("Image to image", lambda: self.send_selected("img2img"), buttons, 1, 0)
+        self.favourite_button = self._button("☆ Favourite", self.toggle_favourite, buttons, 1, 1)
         self.copy_image_button = self._button("Copy image", self.copy_image, buttons, 2, 0)
         self.copy_parameters_button = self._button("Copy parameters", self.copy_parameters, buttons, 2, 1)
         self.open_folder_button = self._button("Open folder", self.open_folder, buttons, 3, 0)
+        self.delete_button = self._button("Delete", self.delete_selected, buttons, 3, 1)
         self.use_button.setToolTip("Put this image's prompt and settings into the Create tab's controls (double-click)")
+        self.send_button.setToolTip("Start a new picture from this one (image to image; inpainting from its context menu)")
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
@@ -217,6 +220,8 @@ class GalleryPanel(QWidget):
         layout.addWidget(self.export_bar)
         layout.addLayout(bottom)
         for text, slot in (("Use these settings", self.use_selected_settings), ("Favourite / not", self.toggle_favourite),
+                           ("Send to image to image", lambda: self.send_selected("img2img")),
+                           ("Send to inpainting", lambda: self.send_selected("inpaint")),
                            ("Copy image", self.copy_image), ("Copy parameters", self.copy_parameters),
                            ("Open containing folder", self.open_folder), ("Export…", self.export_selected),
                            ("Delete", self.delete_selected)):
@@ -340,7 +345,7 @@ class GalleryPanel(QWidget):
     def _selection_changed(self, *_args) -> None:
         row = self._current_row()
         record = self.model.record(row) if row is not None else None
-        for button in (self.use_button, self.favourite_button, self.copy_image_button,
+        for button in (self.use_button, self.send_button, self.favourite_button, self.copy_image_button,
                        self.copy_parameters_button, self.open_folder_button):
             button.setEnabled(record is not None)
         self.delete_button.setEnabled(bool(self.selected_rows()))
@@ -389,6 +394,11 @@ class GalleryPanel(QWidget):
             recipe = recipe.with_(model_id=match_model_id(recipe.model.id, self._models()) or recipe.model.id)
         self.use_settings.emit(recipe)
         self._say_not_restored(record.path.name, self._notes(record))
+
+    def send_selected(self, mode: str) -> None:
+        row = self._current_row()
+        if row is not None:
+            self.send_to_source.emit(self.model.path(row), mode)
 
     def toggle_favourite(self) -> None:
         row = self._current_row()

@@ -37,6 +37,10 @@ def recipe_problems(recipe: Recipe, caps: ServerCapabilities, server: str) -> li
         found.append(f"add-ons ({kinds}) are not sent to ComfyUI yet; remove them to run on {server}")
     if recipe.source is not None:
         found.append("image to image and inpainting are not sent to ComfyUI yet; run them on this computer")
+    if recipe.hires is not None:
+        found.append("a second pass (hires fix) is not sent to ComfyUI yet; run it on this computer")
+    if recipe.variation is not None and (recipe.variation.strength > 0 or recipe.variation.resizes):
+        found.append("variation seeds are not sent to ComfyUI yet; run them on this computer")
     if recipe.guidance.classifier_on:
         found.append("classifier guidance needs the built-in model's classifier, which ComfyUI does not have; "
                      "set the classifier scale to 0")
