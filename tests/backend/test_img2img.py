@@ -107,6 +107,20 @@ def test_inpainting_any_model_equals_diffusers_blend(engine, tiny_model, files, 
     assert same(pixels(ours), [pipe.image_processor.apply_overlay(mask_image, image, t) for t in theirs])
 
 
+def test_sdxl_inpainting_equals_diffusers_blend(engine, tiny_xl, files):
+    init, mask = files
+    source = Source(init, mask, 0.8, inpaint=Inpainting(blur=0))
+    req = request(tiny_xl, "a red circle", negative_prompt="blue", scheduler="Euler", steps=5, guidance_scale=6.0,
+                  seed=3, batch_size=2, width=64, height=64, source=source)
+    ours = engine.run(req, CPU)
+    pipe = diffusers_pipeline(engine, tiny_xl, "StableDiffusionXLInpaintPipeline", "Euler")
+    image, mask_image = Image.open(init).convert("RGB"), Image.open(mask)
+    theirs = pipe("a red circle", negative_prompt="blue", image=image, mask_image=mask_image, strength=0.8, height=64,
+                  width=64, num_inference_steps=5, guidance_scale=6.0, num_images_per_prompt=2,
+                  generator=generators(3, 2)).images
+    assert same(pixels(ours), [pipe.image_processor.apply_overlay(mask_image, image, t) for t in theirs])
+
+
 def test_only_masked_area_equals_diffusers_mask_crop(engine, tiny_model, tmp_path):
     """"Only masked": the box around the mask is repainted at the full output size and pasted back
     (diffusers' ``padding_mask_crop``); the picture may be larger than the output."""

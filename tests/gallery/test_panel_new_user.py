@@ -213,7 +213,8 @@ def test_details_name_the_tool_and_what_has_no_control_here(panel, qtbot, out_di
 def test_use_these_settings_on_a_foreign_image_says_what_is_not_restored(panel, qtbot, out_dir):
     info = PngInfo()
     info.add_text("parameters", "a lighthouse\nNegative prompt: fog\nSteps: 12, Sampler: Euler a, CFG scale: 4, "
-                                "Seed: 77, Size: 64x64, Model: shapes, Clip skip: 2, Hires upscale: 2")
+                                "Seed: 77, Size: 64x64, Model: shapes, Clip skip: 2, Face restoration: CodeFormer, "
+                                "Hires upscale: 2")
     path = out_dir / "a1111" / "lighthouse.png"
     path.parent.mkdir(parents=True)
     Image.new("RGB", (64, 64)).save(path, pnginfo=info)
@@ -221,7 +222,8 @@ def test_use_these_settings_on_a_foreign_image_says_what_is_not_restored(panel, 
     panel.select_row(_shown(panel).index(str(path)))
     with qtbot.waitSignal(panel.not_restored, timeout=1_000) as said, qtbot.waitSignal(panel.use_settings, timeout=1_000):
         panel.use_button.click()
-    assert "lighthouse.png" in said.args[0] and "Clip skip: 2" in said.args[0] and "Hires upscale: 2" in said.args[0]
+    assert "lighthouse.png" in said.args[0] and "Clip skip: 2" in said.args[0] and "Face restoration: CodeFormer" in said.args[0]
+    assert "Hires upscale" not in said.args[0]  # the hires fix has its controls now: restored, not listed
 
 
 def test_details_of_an_image_with_problems_show_them(panel, qtbot, out_dir):
