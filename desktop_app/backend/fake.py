@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from desktop_app.backend.protocol import next_from
 from desktop_app.core.events import (
     Cancelled,
     Curves,
@@ -127,10 +128,7 @@ class FakeBackend:
         self._events.put(Curves(scheduler, model_id, steps, np.cumprod(1 - betas), betas, visited))
 
     def next_event(self, timeout: float | None = None) -> Event | None:
-        try:
-            return self._events.get(timeout=timeout)
-        except queue.Empty:
-            return None
+        return next_from(self._events, timeout)
 
     def close(self) -> None:
         self._closed.set()

@@ -13,6 +13,7 @@ implementation.
 
 from __future__ import annotations
 
+import queue
 from typing import Protocol, runtime_checkable
 
 from desktop_app.core.events import Event
@@ -54,3 +55,11 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Cancel everything, stop the threads and wait for them; queued jobs each get ``Cancelled``."""
+
+
+def next_from(events: queue.Queue, timeout: float | None) -> Event | None:
+    """``next_event`` for a backend that keeps its events in a queue: the next one, or None after ``timeout``."""
+    try:
+        return events.get(timeout=timeout)
+    except queue.Empty:
+        return None

@@ -12,7 +12,7 @@ import dataclasses
 import queue
 import threading
 
-from desktop_app.backend.protocol import Backend
+from desktop_app.backend.protocol import Backend, next_from
 from desktop_app.core.events import TERMINAL, Event, Failed, ModelsChanged
 from desktop_app.core.models import ModelCatalog, ModelInfo, ModelLoadError
 from desktop_app.core.options import RunOptions
@@ -126,10 +126,7 @@ class BackendRouter:
         self._events.put(event)
 
     def next_event(self, timeout: float | None = None) -> Event | None:
-        try:
-            return self._events.get(timeout=timeout)
-        except queue.Empty:
-            return None
+        return next_from(self._events, timeout)
 
     def close(self) -> None:
         self._closing.set()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from desktop_app.backend.local.discovery import discover, resolve_model
+from desktop_app.backend.protocol import next_from
 from desktop_app.core.events import (
     Cancelled,
     Curves,
@@ -147,10 +148,7 @@ class LocalBackend:
         self._inbox.put(("curves", None))
 
     def next_event(self, timeout: float | None = None) -> Event | None:
-        try:
-            return self._events.get(timeout=timeout)
-        except queue.Empty:
-            return None
+        return next_from(self._events, timeout)
 
     def close(self) -> None:
         self._stopping.set()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import aiohttp
 
+from desktop_app.backend.protocol import next_from
 from desktop_app.backend.remote.comfyui import pool
 from desktop_app.backend.remote.comfyui.capabilities import checkpoint_info
 from desktop_app.backend.remote.comfyui.client import (
@@ -120,9 +121,8 @@ class ComfyUIBackend:
         self._events.put(comfy_curves(scheduler, model_id, steps))
 
     def next_event(self, timeout: float | None = None) -> Event | None:
-        try:
-            event = self._events.get(timeout=timeout)
-        except queue.Empty:
+        event = next_from(self._events, timeout)
+        if event is None:
             return None
         if isinstance(event, ImageMade) and self.journal is not None:
             prompt_id = event.image.run.get("prompt_id")
