@@ -197,6 +197,9 @@ class MainWindow(QMainWindow):
         scroll.setWidget(self.source_panel)
         scroll.setWidgetResizable(True)
         self.source_dock = self._dock("Image to image · second pass", "source", scroll, Qt.DockWidgetArea.LeftDockWidgetArea)
+        # one dock's tab beside the parameters: stacked, each would get half a laptop's height
+        self.tabifyDockWidget(self.parameters_dock, self.source_dock)
+        self.parameters_dock.raise_()
         self.queue = JobQueueView()
         self.queue_dock = self._dock("Queue", "queue", self.queue, Qt.DockWidgetArea.RightDockWidgetArea)
         self.schedule_plot = NoiseSchedulePlot()
@@ -621,6 +624,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.parameters_dock, self.queue_dock], [350, 340], Qt.Orientation.Horizontal)
         self.resizeDocks([self.queue_dock, self.schedule_dock], [150, 330], Qt.Orientation.Vertical)
         self.resizeDocks([self.session_dock], [self.session_strip.height() + 4], Qt.Orientation.Vertical)
+        self.parameters_dock.raise_()  # the tab a first launch shows (image to image is the one beside it)
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt naming
         super().showEvent(event)

@@ -12,12 +12,14 @@ from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
     QComboBox,
+    QDockWidget,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QProgressBar,
     QScrollArea,
     QSlider,
+    QTabBar,
     QWidget,
 )
 
@@ -46,7 +48,7 @@ def clipped_controls(root: QWidget) -> list[str]:
     """Visible controls that stick out of their parent, or out of the visible part of a scroll area."""
     found = []
     for widget in root.findChildren(QWidget):
-        if not isinstance(widget, CONTROLS) or not widget.isVisibleTo(root) or widget.isWindow():
+        if not isinstance(widget, CONTROLS) or not widget.isVisibleTo(root) or widget.isWindow() or _in_a_hidden_tab(widget):
             continue
         parent = widget.parentWidget()
         if isinstance(parent.parentWidget(), (QComboBox, QAbstractSpinBox)):
@@ -61,6 +63,14 @@ def clipped_controls(root: QWidget) -> list[str]:
             if left < 0 or left + widget.width() > area.viewport().width():
                 found.append(f"{type(widget).__name__} {widget.toolTip()[:40]!r} is cut by the scroll area's right edge")
     return found
+
+
+def _in_a_hidden_tab(widget: QWidget) -> bool:
+    """In a dock tabbed behind another (Qt keeps it "visible", parked outside the window)."""
+    parent = widget
+    while parent is not None and not isinstance(parent, QDockWidget):
+        parent = parent.parentWidget()
+    return parent is not None and parent.visibleRegion().isEmpty()
 
 
 def _scroll_area_of(widget: QWidget) -> QScrollArea | None:
@@ -100,6 +110,28 @@ def test_the_window_fits_1280x720_after_an_image_with_a_long_path(qtbot, make_wi
     QApplication.processEvents()
     assert window.size() == QSize(1280, 720)
     assert clipped_controls(window) == []
+
+
+def test_on_a_laptop_the_parameters_need_no_scrolling_and_image_to_image_is_a_tab_beside_them(qtbot, make_window,
+                                                                                             settings, tiny_model):
+    window = make_window(settings, backend=FakeBackend([inspect_model(tiny_model)]), start_engine=False)
+    window.resize(1366, 768)
+    qtbot.waitUntil(lambda: window.size() == QSize(1366, 768), timeout=5_000)
+    QApplication.processEvents()
+    scroll = window.parameters_dock.widget()
+    last = window.panel.batch_count  # the last control of the panel
+    bottom = last.mapTo(scroll.viewport(), last.rect().bottomLeft()).y()
+    assert not window.panel.visibleRegion().isEmpty() and bottom <= scroll.viewport().height()
+    assert window.source_panel.visibleRegion().isEmpty()  # behind its tab
+    bars = [bar for bar in window.findChildren(QTabBar)
+            if any(bar.tabText(k).startswith("Image to image") for k in range(bar.count()))]
+    assert len(bars) == 1
+    bar = bars[0]
+    tab = next(k for k in range(bar.count()) if bar.tabText(k).startswith("Image to image"))
+    QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(tab).center())
+    qtbot.waitUntil(lambda: not window.source_panel.visibleRegion().isEmpty(), timeout=5_000)
+    assert window.panel.visibleRegion().isEmpty()
+    qtbot.waitUntil(lambda: clipped_controls(window) == [], timeout=5_000)  # once the dock has laid it out
 
 
 def test_classifier_guidance_fits_the_parameters_panel(qtbot, make_window, settings, tiny_model):
