@@ -26,8 +26,6 @@ from .conftest import make_request, save_image, tiny_image  # noqa: E402
 # The offscreen platform cannot resize native windows to size hints (the dialogs); it says so.
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 FOREIGN = Path(__file__).resolve().parents[3] / "shared" / "interop" / "foreign"
-if not FOREIGN.is_dir():
-    FOREIGN = Path("/work/shared/interop/foreign")
 
 
 @pytest.fixture
