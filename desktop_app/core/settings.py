@@ -26,7 +26,7 @@ from desktop_app.core.options import DEVICES, PRECISIONS, PREVIEW_MODES
 log = logging.getLogger(__name__)
 
 THEMES = ("system", "light", "dark")
-# "auto": a full decode for small models (64×64: it costs nothing there), the latent map otherwise
+# "auto": a full decode for small models (64×64: its latent map is too coarse), the latent map otherwise
 PREVIEW_SETTINGS = ("auto", *PREVIEW_MODES)
 SMALL_PREVIEW_AREA = 128 * 128
 

@@ -191,6 +191,32 @@ def test_preview_cadence_keeps_close_to_the_cap_and_never_over(monkeypatch, step
     assert low <= frames <= high
 
 
+@pytest.mark.parametrize(("decode_seconds", "low", "high"), [(0.016, 3, 5), (0.0005, 20, 20), (0.5, 1, 1)])
+def test_full_decode_previews_keep_to_their_share_of_the_run(decode_seconds, low, high):
+    """Steps of 28 ms (Shapes on this CPU): a 16 ms decode shows a few frames and costs at most
+    about a tenth of the run; a cheap decode shows every step; one that costs more than the whole
+    run shows the first frame only."""
+    from desktop_app.backend.local import previews
+
+    clock = [0.0]
+
+    def decode(latents):
+        clock[0] += decode_seconds
+        return torch.zeros(latents.shape[0], 3, 8, 8)
+
+    previewer = previews.Previewer("vae", factors=None, decode=decode, max_fps=1000, clock=lambda: clock[0])  # no cap
+    frames = 0
+    for step in range(20):
+        clock[0] += 0.028
+        if previewer.due(step):
+            previewer.submit(torch.zeros(1, 4, 2, 2))
+            frames += 1
+    assert low <= frames <= high
+    assert previewer.decode_seconds == pytest.approx(frames * decode_seconds)
+    if frames > 1:
+        assert previewer.decode_seconds <= previews.VAE_BUDGET * clock[0] + decode_seconds
+
+
 @pytest.mark.parametrize("t", [999, 500, 20])
 def test_classifier_guidance_moves_a_v_prediction_the_same_as_an_epsilon_prediction(t):
     """For one x_t, guiding v must imply the same guided x₀ as guiding ε does."""
