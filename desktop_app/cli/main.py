@@ -13,7 +13,7 @@ from desktop_app import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from desktop_app.cli import commands, gallery, window
+    from desktop_app.cli import commands, gallery, servers, window
 
     # allow_abbrev=False: the top level must not read a subcommand's option (bench --mode) as an
     # abbreviation of its own (--models-dir)
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench_cli.add_arguments(bench)
     gallery.add_arguments(sub.add_parser("gallery", help="manage the image index"))
+    servers.add_arguments(sub.add_parser("servers", help="the ComfyUI servers the window joins to its queue"))
     return parser
 
 
@@ -73,6 +74,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from desktop_app.cli import gallery
 
         return gallery.run(args)
+    if args.command == "servers":
+        from desktop_app.cli import servers
+
+        return servers.run(args)
     from desktop_app.cli import commands
 
     handlers = {"generate": commands.run_generate, "models": commands.run_models, "schedulers": commands.run_schedulers}

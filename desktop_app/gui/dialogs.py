@@ -26,7 +26,9 @@ from PySide6.QtWidgets import (
 
 from desktop_app import __version__
 from desktop_app.core import paths
+from desktop_app.core.servers import normalize_url
 from desktop_app.core.settings import DEVICES, PRECISIONS, PREVIEW_SETTINGS, THEMES, Settings
+from desktop_app.gui.widgets import FieldError
 
 PREVIEW_LABELS = {"auto": "Automatic (full decode for small models)", "latent": "Fast (latent → RGB)",
                   "vae": "Full decode (slower)", "off": "Off"}
@@ -88,7 +90,8 @@ class SettingsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self._settings = dataclasses.replace(settings, extra_model_dirs=list(settings.extra_model_dirs),
-                                             export_choices=dict(settings.export_choices))
+                                             export_choices=dict(settings.export_choices),
+                                             comfyui_servers=list(settings.comfyui_servers))
         self.device = self._combo(DEVICES, settings.device, "Where the model runs; auto picks CUDA, then Apple MPS, then the CPU")
         self.precision = self._combo(PRECISIONS, settings.precision, "auto: fp16 on a GPU, fp32 on the CPU")
         self.preview = QComboBox()
@@ -121,6 +124,7 @@ class SettingsDialog(QDialog):
         folder_buttons.addWidget(add)
         folder_buttons.addWidget(remove)
         folder_buttons.addStretch(1)
+        servers_box = self._build_servers(settings)
         self.theme = self._combo(THEMES, settings.theme, "system follows the desktop's light or dark setting")
         self.fast_mode = QCheckBox("Fast mode on a GPU (compiles the model; the first run is slow)")
         self.fast_mode.setChecked(settings.fast_mode)
@@ -142,6 +146,7 @@ class SettingsDialog(QDialog):
         form.addRow("&Model folders", self.folders)
         form.addRow("", folder_buttons)
         form.addRow("", QLabel(f"Models are also found in {paths.user_models_dir()}"))
+        form.addRow("ComfyUI &servers", servers_box)
         form.addRow("&Theme", self.theme)
         form.addRow("", self.fast_mode)
         form.addRow("", self.low_vram)
@@ -151,6 +156,50 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(buttons)
+
+    def _build_servers(self, settings: Settings) -> QWidget:
+        """ComfyUI servers whose models join this computer's in the model list (one queue for all)."""
+        self.servers = QListWidget()
+        self.servers.addItems(settings.comfyui_servers)
+        self.servers.setMaximumHeight(80)
+        self.server_entry = QLineEdit()
+        self.server_entry.setPlaceholderText("gpu-box, 192.168.1.20:8188 or https://host/comfy")
+        self.add_server_button = QPushButton("Add")
+        self.add_server_button.setAutoDefault(False)  # Enter in the dialog still means OK
+        self.add_server_button.clicked.connect(self._add_server)
+        self.remove_server_button = QPushButton("Remove")
+        self.remove_server_button.setAutoDefault(False)
+        self.remove_server_button.clicked.connect(lambda: self.servers.takeItem(self.servers.currentRow()))
+        self.server_error = FieldError()
+        note = QLabel("Jobs go to a server when one of its models is chosen. A server added here connects the next "
+                      "time Diffuse Studio starts; one behind a proxy with a token: diffuse-studio servers add URL --token")
+        note.setWordWrap(True)
+        note.setObjectName("hint")
+        box = QWidget()
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.servers)
+        row = QHBoxLayout()
+        row.addWidget(self.server_entry, 1)
+        row.addWidget(self.add_server_button)
+        row.addWidget(self.remove_server_button)
+        column.addLayout(row)
+        column.addWidget(self.server_error)
+        column.addWidget(note)
+        return box
+
+    def _add_server(self) -> None:
+        try:
+            url = normalize_url(self.server_entry.text())
+        except ValueError as exc:
+            self.server_error.show_problems([str(exc)])
+            return
+        if self.servers.findItems(url, Qt.MatchFlag.MatchExactly):
+            self.server_error.show_problems([f"{url} is in the list already"])
+            return
+        self.servers.addItem(url)
+        self.server_entry.clear()
+        self.server_error.show_problems([])
 
     def _without_gpu(self) -> None:
         for box in (self.fast_mode, self.low_vram):
@@ -188,6 +237,7 @@ class SettingsDialog(QDialog):
         output = self.output.text().strip()
         s.output_dir = "" if output == str(paths.default_output_dir()) else output
         s.extra_model_dirs = [self.folders.item(k).text() for k in range(self.folders.count())]
+        s.comfyui_servers = [self.servers.item(k).text() for k in range(self.servers.count())]
         s.theme = self.theme.currentText()
         s.fast_mode = self.fast_mode.isChecked()
         s.low_vram = self.low_vram.isChecked()

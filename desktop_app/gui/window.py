@@ -550,6 +550,9 @@ class MainWindow(QMainWindow):
         dialog.open()
 
     def apply_settings(self, new: Settings) -> None:
+        if new.comfyui_servers != self.settings.comfyui_servers:
+            self.messages.show_message("The ComfyUI servers in Settings connect the next time Diffuse Studio "
+                                       "starts; until then the queue keeps the ones it has.")
         self.settings = new
         self.panel.vae.memory = new.model_vaes
         self.library.output_dir = new.output_path

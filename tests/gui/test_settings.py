@@ -53,3 +53,35 @@ def test_settings_survive_a_restart(qtbot, make_window, settings):
     assert again.panel.eta.isVisible()
     assert not again.schedule_dock.isVisible()
     assert Settings.load().device == "cpu"
+
+
+def test_the_settings_dialog_adds_and_removes_servers(qtbot, make_window, settings):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from desktop_app.gui.dialogs import SettingsDialog
+
+    settings.comfyui_servers = ["http://old-box:8188"]
+    window = make_window(settings, start_engine=False)
+    (file_menu,) = [a.menu() for a in window.menuBar().actions() if a.text().replace("&", "") == "File"]
+    (settings_item,) = [a for a in file_menu.actions() if a.text().replace("&", "") == "Settings…"]
+    settings_item.trigger()  # File → Settings…
+    qtbot.waitUntil(lambda: any(d.isVisible() for d in window.findChildren(SettingsDialog)), timeout=5_000)
+    (dialog,) = [d for d in window.findChildren(SettingsDialog) if d.isVisible()]
+    qtbot.keyClicks(dialog.server_entry, "ftp://nowhere")
+    qtbot.mouseClick(dialog.add_server_button, Qt.MouseButton.LeftButton)
+    assert dialog.server_error.isVisible() and "http:// or https://" in dialog.server_error.text()
+    assert dialog.servers.count() == 1
+    dialog.server_entry.clear()
+    qtbot.keyClicks(dialog.server_entry, "gpu-box")
+    qtbot.mouseClick(dialog.add_server_button, Qt.MouseButton.LeftButton)
+    assert not dialog.server_error.isVisible()
+    assert [dialog.servers.item(k).text() for k in range(dialog.servers.count())] == ["http://old-box:8188",
+                                                                                      "http://gpu-box:8188"]
+    dialog.servers.setCurrentRow(0)
+    qtbot.mouseClick(dialog.remove_server_button, Qt.MouseButton.LeftButton)
+    ok = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+    qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.settings.comfyui_servers == ["http://gpu-box:8188"], timeout=5_000)
+    assert Settings.load().comfyui_servers == ["http://gpu-box:8188"]
+    assert any("connect the next time" in text for text in window.messages.messages())

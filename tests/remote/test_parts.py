@@ -132,43 +132,21 @@ def test_addresses_are_normalized():
 
 
 def test_tokens_go_to_the_keyring_or_say_why_not():
-    import keyring
-    from keyring.backend import KeyringBackend
     from keyring.backends import fail
 
     from desktop_app.backend.remote.comfyui import tokens
+    from tests.keyrings import MemoryKeyring, using
 
-    class MemoryKeyring(KeyringBackend):
-        priority = 1  # type: ignore[assignment]
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.stored: dict[tuple[str, str], str] = {}
-
-        def get_password(self, service, username):  # type: ignore[no-untyped-def]
-            return self.stored.get((service, username))
-
-        def set_password(self, service, username, password):  # type: ignore[no-untyped-def]
-            self.stored[(service, username)] = password
-
-        def delete_password(self, service, username):  # type: ignore[no-untyped-def]
-            self.stored.pop((service, username), None)
-
-    previous = keyring.get_keyring()
-    try:
-        keyring.set_keyring(fail.Keyring())
+    with using(fail.Keyring()):
         with pytest.raises(tokens.TokenStoreUnavailable, match="no keyring service"):
             tokens.save_token("gpu-box", "t0k")
         assert tokens.load_token("gpu-box") is None
-        memory = MemoryKeyring()
-        keyring.set_keyring(memory)
+    with using(MemoryKeyring()) as memory:
         tokens.save_token("gpu-box", "t0k")
         assert memory.stored == {(tokens.SERVICE, "http://gpu-box:8188"): "t0k"}
         assert tokens.load_token("http://gpu-box:8188") == "t0k"
         tokens.delete_token("gpu-box")
         assert tokens.load_token("gpu-box") is None
-    finally:
-        keyring.set_keyring(previous)
 
 
 def test_the_package_imports_without_torch_qt_or_the_local_backend():

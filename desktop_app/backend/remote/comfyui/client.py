@@ -14,13 +14,13 @@ import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from desktop_app.backend.remote.comfyui.limits import DEFAULT_LIMITS, Limits
+from desktop_app.core.servers import normalize_url
 
-DEFAULT_PORT = 8188
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
 
 
@@ -39,20 +39,6 @@ class ServerRejected(Exception):
 
 class ServerProtocolError(Exception):
     """An answer that is not what ComfyUI sends (not JSON, over a size limit, wrong shape)."""
-
-
-def normalize_url(url: str) -> str:
-    """``gpu-box`` → ``http://gpu-box:8188``; keeps https and a path prefix (a proxy's ``/comfy``)."""
-    text = url.strip()
-    if "://" not in text:
-        text = "http://" + text
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https"):
-        raise ValueError(f"{url!r}: a ComfyUI address starts with http:// or https://")
-    if not parts.hostname:
-        raise ValueError(f"{url!r} names no host")
-    netloc = parts.netloc if parts.port or parts.scheme == "https" else f"{parts.netloc}:{DEFAULT_PORT}"
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
 def display_name(url: str) -> str:

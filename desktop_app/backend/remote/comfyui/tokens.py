@@ -1,8 +1,8 @@
 """Access tokens for servers behind a proxy, kept in the system keyring, never in the settings file.
 
 With no ``keyring`` package, or no keyring service behind it (a headless Linux box has none),
-``save_token`` raises ``TokenStoreUnavailable`` saying so: the caller keeps the token for this session
-only and tells the user; nothing falls back to a plain-text file.
+``save_token`` raises ``TokenStoreUnavailable`` saying which is missing: the caller tells the user
+(and may keep the token for the session); nothing falls back to a plain-text file.
 """
 
 from __future__ import annotations
@@ -21,13 +21,11 @@ def _keyring():  # type: ignore[no-untyped-def]
         import keyring
         from keyring.backends import fail
     except ImportError:
-        raise TokenStoreUnavailable("the keyring package is not installed (pip install keyring), so the token "
-                                    "cannot be stored; it is used for this session only") from None
+        raise TokenStoreUnavailable("the keyring package is not installed (pip install keyring)") from None
     backend = keyring.get_keyring()
     if isinstance(backend, fail.Keyring) or getattr(backend, "priority", 1) <= 0:
         raise TokenStoreUnavailable("this system has no keyring service (e.g. GNOME Keyring, KWallet, macOS "
-                                    "Keychain, Windows Credential Manager), so the token cannot be stored; it "
-                                    "is used for this session only")
+                                    "Keychain, Windows Credential Manager)")
     return keyring
 
 
