@@ -105,7 +105,7 @@ def recipe_from_args(args: argparse.Namespace, defaults: dict) -> Recipe:
     )
 
 
-def _settings():
+def load_settings():
     """The user's settings; what went wrong reading them is said once, as a note."""
     from desktop_app.core.settings import Settings
 
@@ -178,7 +178,7 @@ def run_generate(args: argparse.Namespace) -> int:
         for line in bad_files:
             output.error(line)
         return 2
-    settings = _settings()
+    settings = load_settings()
     try:
         backend = make_backend(settings, args, options)
     except ConnectionError as exc:
@@ -291,7 +291,7 @@ def run_models(args: argparse.Namespace) -> int:
     from desktop_app.backend.local.discovery import discover, search_paths
     from desktop_app.core.models import ADD_ON_LABELS
 
-    settings = _settings()
+    settings = load_settings()
     added = [str(Path(p).expanduser().resolve()) for p in getattr(args, "add_root", [])]
     if added:
         settings.app_roots = [*settings.app_roots, *(p for p in added if p not in settings.app_roots)]

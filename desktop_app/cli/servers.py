@@ -28,12 +28,10 @@ def run(args: argparse.Namespace) -> int:
         load_token,
         save_token,
     )
+    from desktop_app.cli.commands import load_settings
     from desktop_app.core.servers import normalize_url
-    from desktop_app.core.settings import Settings
 
-    settings = Settings.load()
-    if settings.load_note:
-        output.tell(f"note: {settings.load_note}")
+    settings = load_settings()
     action = args.servers_action or "list"
     if action == "list":
         if not settings.comfyui_servers:
