@@ -19,14 +19,21 @@ class Decoder:
         self.pipe = pipe
         self.vae = pipe.vae
 
-    def to_vae_space(self, latents: torch.Tensor) -> torch.Tensor:
+    def _latent_stats(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The VAE's per-channel latent mean and std (SDXL-style configs), shaped and placed like ``like``."""
         config = self.vae.config
         mean, std = getattr(config, "latents_mean", None), getattr(config, "latents_std", None)
-        if mean is not None and std is not None:
-            mean = torch.tensor(mean).view(1, -1, 1, 1).to(latents.device, latents.dtype)
-            std = torch.tensor(std).view(1, -1, 1, 1).to(latents.device, latents.dtype)
-            return latents * std / config.scaling_factor + mean
-        return latents / config.scaling_factor
+        if mean is None or std is None:
+            return None
+        return (torch.tensor(mean).view(1, -1, 1, 1).to(like.device, like.dtype),
+                torch.tensor(std).view(1, -1, 1, 1).to(like.device, like.dtype))
+
+    def to_vae_space(self, latents: torch.Tensor) -> torch.Tensor:
+        scale, stats = self.vae.config.scaling_factor, self._latent_stats(latents)
+        if stats is not None:
+            mean, std = stats
+            return latents * std / scale + mean
+        return latents / scale
 
     def encode(self, pixels: torch.Tensor, generators: list[torch.Generator], device: torch.device) -> torch.Tensor:
         """Images (B, 3, H, W) in [-1, 1] → latents as the UNet sees them; image k samples from generators[k]."""
@@ -47,13 +54,11 @@ class Decoder:
         return self.to_unet_space(latents.to(original))
 
     def to_unet_space(self, latents: torch.Tensor) -> torch.Tensor:
-        config = self.vae.config
-        mean, std = getattr(config, "latents_mean", None), getattr(config, "latents_std", None)
-        if mean is not None and std is not None:
-            mean = torch.tensor(mean).view(1, -1, 1, 1).to(latents.device, latents.dtype)
-            std = torch.tensor(std).view(1, -1, 1, 1).to(latents.device, latents.dtype)
-            return (latents - mean) * config.scaling_factor / std
-        return config.scaling_factor * latents
+        scale, stats = self.vae.config.scaling_factor, self._latent_stats(latents)
+        if stats is not None:
+            mean, std = stats
+            return (latents - mean) * scale / std
+        return scale * latents
 
     def decode(self, latents: torch.Tensor, generators=None, notes: list[str] | None = None) -> torch.Tensor:
         """Latents (B, C, h, w) → images (B, 3, H, W) in [-1, 1]; a note goes to ``notes`` when fp16 had to be redone."""
