@@ -58,3 +58,27 @@ def saved_images(out_dir: Path) -> list[Path]:
         save_image(tiny_image(), make_request(prompt=p, model_id=m, scheduler=s, seed=100 + i), model=None, output_dir=out_dir)
         for i, (p, m, s) in enumerate(specs)
     ]
+
+
+@pytest.fixture
+def panel(qtbot, saved_images, out_dir):
+    """The gallery panel over ``out_dir``'s saved images, once its first scan has reached the grid."""
+    from desktop_app.gallery.store import GalleryStore
+    from desktop_app.gui.gallery import GalleryPanel
+
+    store = GalleryStore(roots=[out_dir])
+    widget = GalleryPanel(store)
+    qtbot.addWidget(widget)
+    # The scan runs on a worker thread; its result reaches the grid through a queued signal.
+    with qtbot.waitSignal(widget.synced, timeout=10_000):
+        pass
+    yield widget
+    widget.shutdown()
+    store.close()
+
+
+def shown(panel) -> list[str]:
+    """The paths the panel's grid shows, in its order."""
+    from desktop_app.gui.gallery.model import PATH_ROLE
+
+    return [panel.model.index(r).data(PATH_ROLE) for r in range(panel.model.rowCount())]

@@ -12,33 +12,15 @@ from PySide6.QtGui import QGuiApplication  # noqa: E402
 from desktop_app.core import paths  # noqa: E402
 from desktop_app.gallery.store import GalleryStore  # noqa: E402
 from desktop_app.gui.gallery import GalleryPanel  # noqa: E402
-from desktop_app.gui.gallery.model import PATH_ROLE  # noqa: E402
 
-from .conftest import make_request, tiny_image  # noqa: E402
-
-
-@pytest.fixture
-def panel(qtbot, saved_images, out_dir):
-    store = GalleryStore(roots=[out_dir])
-    widget = GalleryPanel(store)
-    qtbot.addWidget(widget)
-    # The scan runs on a worker thread; its result reaches the grid through a queued signal.
-    with qtbot.waitSignal(widget.synced, timeout=10_000):
-        pass
-    yield widget
-    widget.shutdown()
-    store.close()
-
-
-def _shown(panel: GalleryPanel) -> list[str]:
-    return [panel.model.index(r).data(PATH_ROLE) for r in range(panel.model.rowCount())]
+from .conftest import make_request, shown, tiny_image  # noqa: E402
 
 
 def test_grid_shows_images_newest_first_with_thumbnails_made_off_the_gui_thread(panel, qtbot, saved_images):
-    assert _shown(panel) == [str(p) for p in reversed(saved_images)]
+    assert shown(panel) == [str(p) for p in reversed(saved_images)]
     with qtbot.waitSignal(panel.loader.ready, timeout=10_000) as ready:
         panel.model.index(0).data(1)  # DecorationRole asks for the thumbnail
-    assert ready.args[0] in _shown(panel)
+    assert ready.args[0] in shown(panel)
     assert list((paths.cache_dir() / "thumbnails").rglob("*.jpg"))
     assert panel.count_label.text() == "5 images"
 
@@ -46,19 +28,19 @@ def test_grid_shows_images_newest_first_with_thumbnails_made_off_the_gui_thread(
 def test_search_and_filters(panel, qtbot, saved_images):
     with qtbot.waitSignal(panel.refreshed, timeout=5_000):
         panel.search.setText("red")
-    assert _shown(panel) == [str(saved_images[3]), str(saved_images[0])]
+    assert shown(panel) == [str(saved_images[3]), str(saved_images[0])]
     panel.search.clear()
     with qtbot.waitSignal(panel.refreshed, timeout=5_000):
         pass
     panel.model_filter.setCurrentIndex(panel.model_filter.findData("other-model"))
-    assert _shown(panel) == [str(saved_images[3]), str(saved_images[2])]
+    assert shown(panel) == [str(saved_images[3]), str(saved_images[2])]
     panel.scheduler_filter.setCurrentIndex(panel.scheduler_filter.findData("DDIM"))
-    assert _shown(panel) == [str(saved_images[2])]
+    assert shown(panel) == [str(saved_images[2])]
     assert panel.count_label.text() == "1 of 5 images"
 
 
 def test_use_these_settings_emits_the_exact_request(panel, qtbot, saved_images):
-    panel.select_row(_shown(panel).index(str(saved_images[1])))
+    panel.select_row(shown(panel).index(str(saved_images[1])))
     with qtbot.waitSignal(panel.use_settings, timeout=1_000) as emitted:
         panel.use_button.click()
     assert emitted.args[0] == make_request(prompt="a blue square", model_id="shapes", scheduler="Euler a", seed=101)
@@ -67,9 +49,9 @@ def test_use_these_settings_emits_the_exact_request(panel, qtbot, saved_images):
 def test_delete_then_undo(panel, qtbot, saved_images):
     panel.select_row(0)
     panel.delete_button.click()
-    assert not saved_images[4].exists() and len(_shown(panel)) == 4 and panel.undo_bar.isVisibleTo(panel)
+    assert not saved_images[4].exists() and len(shown(panel)) == 4 and panel.undo_bar.isVisibleTo(panel)
     panel.undo_button.click()
-    assert saved_images[4].exists() and _shown(panel)[0] == str(saved_images[4])
+    assert saved_images[4].exists() and shown(panel)[0] == str(saved_images[4])
     assert not panel.undo_bar.isVisibleTo(panel)
 
 
@@ -87,20 +69,20 @@ def test_a_new_image_goes_on_top_keeping_the_selection(panel, out_dir, qtbot):
     selected = panel.selected_paths()
     with qtbot.assertNotEmitted(panel.model.modelReset):
         path = _save_and_show(panel, out_dir, "brand new")
-    assert _shown(panel)[0] == str(path) and panel.selected_paths() == selected
+    assert shown(panel)[0] == str(path) and panel.selected_paths() == selected
     assert panel.count_label.text() == "6 images · 1 selected"
     panel.search.setText("circle")
     panel.refresh()
     other = _save_and_show(panel, out_dir, "a square again")  # saved, but it does not match the search: not shown
-    assert str(other) not in _shown(panel) and panel.count_label.text() == "1 of 7 images"
+    assert str(other) not in shown(panel) and panel.count_label.text() == "1 of 7 images"
 
 
 def test_favourites(panel, saved_images):
-    panel.select_row(_shown(panel).index(str(saved_images[2])))
+    panel.select_row(shown(panel).index(str(saved_images[2])))
     panel.favourite_button.click()
     assert panel.favourite_button.text().startswith("★")
     panel.favourites_only.setChecked(True)
-    assert _shown(panel) == [str(saved_images[2])]
+    assert shown(panel) == [str(saved_images[2])]
 
 
 def test_copy_parameters_and_drag_out(panel, saved_images):
@@ -172,7 +154,7 @@ def test_export_dialog_options(qtbot, tmp_path):
 
 def test_unreadable_image_gets_a_placeholder_not_a_crash(panel, qtbot, saved_images):
     saved_images[4].write_bytes(b"\x89PNG\r\n\x1a\n this file was damaged")
-    row = _shown(panel).index(str(saved_images[4]))
+    row = shown(panel).index(str(saved_images[4]))
     with qtbot.waitSignal(panel.loader.failed, timeout=10_000) as failed:
         placeholder = panel.model.index(row).data(1)
     assert failed.args[0] == str(saved_images[4]) and not placeholder.isNull()
@@ -193,10 +175,10 @@ def test_shutdown_stops_every_worker(qtbot, saved_images, out_dir):
 
 def test_a_file_deleted_outside_the_app_disappears_from_the_grid(panel, qtbot, saved_images):
     saved_images[0].unlink()
-    row = _shown(panel).index(str(saved_images[0]))
+    row = shown(panel).index(str(saved_images[0]))
     with qtbot.waitSignal(panel.synced, timeout=10_000):
         panel.model.index(row).data(1)  # its thumbnail fails, which starts a scan
-    assert str(saved_images[0]) not in _shown(panel) and len(_shown(panel)) == 4
+    assert str(saved_images[0]) not in shown(panel) and len(shown(panel)) == 4
 
 
 def test_context_menu_offers_the_actions(panel):
@@ -216,7 +198,7 @@ def test_a_corrupt_index_is_rebuilt_and_the_panel_says_so(qtbot, saved_images, o
     qtbot.addWidget(widget)
     with qtbot.waitSignal(widget.message, timeout=5_000) as said:
         pass
-    assert "rebuilt from the image files" in said.args[0] and len(_shown(widget)) == 5
+    assert "rebuilt from the image files" in said.args[0] and len(shown(widget)) == 5
     widget.shutdown()
 
 
@@ -252,7 +234,7 @@ def test_comfyui_image_details_and_copied_parameters(panel, out_dir):
     path.parent.mkdir()
     Image.new("RGB", (64, 48)).save(path, pnginfo=info)
     panel.show_new(panel.store.add_file(path), path)
-    panel.select_row(_shown(panel).index(str(path)))
+    panel.select_row(shown(panel).index(str(path)))
     assert "beautiful scenery" in panel.details.text.toPlainText()
     panel.copy_parameters_button.click()
     text = QGuiApplication.clipboard().text()

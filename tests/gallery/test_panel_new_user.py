@@ -19,29 +19,12 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from desktop_app.gallery.store import GalleryStore  # noqa: E402
 from desktop_app.gui.gallery import GalleryPanel  # noqa: E402
 from desktop_app.gui.gallery.export_dialog import ExportDialog  # noqa: E402
-from desktop_app.gui.gallery.model import PATH_ROLE  # noqa: E402
 
-from .conftest import make_request, save_image, tiny_image  # noqa: E402
+from .conftest import make_request, save_image, shown, tiny_image  # noqa: E402
 
 # The offscreen platform cannot resize native windows to size hints (the dialogs); it says so.
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 FOREIGN = Path(__file__).resolve().parents[3] / "shared" / "interop" / "foreign"
-
-
-@pytest.fixture
-def panel(qtbot, saved_images, out_dir):
-    store = GalleryStore(roots=[out_dir])
-    widget = GalleryPanel(store)
-    qtbot.addWidget(widget)
-    with qtbot.waitSignal(widget.synced, timeout=10_000):
-        pass
-    yield widget
-    widget.shutdown()
-    store.close()
-
-
-def _shown(panel: GalleryPanel) -> list[str]:
-    return [panel.model.index(r).data(PATH_ROLE) for r in range(panel.model.rowCount())]
 
 
 def _when_dialog(qtbot, act) -> None:
@@ -163,12 +146,12 @@ def test_search_finds_a_word_from_any_part_of_it(panel, qtbot, out_dir):
     panel.refresh()
     with qtbot.waitSignal(panel.refreshed, timeout=5_000):
         qtbot.keyClicks(panel.search, "eart")
-    assert [Path(p).name for p in _shown(panel)] and all("heart" in p for p in _shown(panel))
+    assert [Path(p).name for p in shown(panel)] and all("heart" in p for p in shown(panel))
     assert panel.empty_label.isHidden()
     panel.search.clear()
     with qtbot.waitSignal(panel.refreshed, timeout=5_000):
         qtbot.keyClicks(panel.search, "zebra")
-    assert _shown(panel) == [] and "zebra" in panel.empty_label.text()
+    assert shown(panel) == [] and "zebra" in panel.empty_label.text()
 
 
 def test_open_folder_without_a_launcher_says_so_and_gives_the_path(panel, qtbot, saved_images):
@@ -183,11 +166,11 @@ def test_details_list_only_the_fields_that_apply(panel, qtbot, out_dir):
     path = save_image(tiny_image(), make_request(prompt="a ddim picture", scheduler="DDIM", eta=0.0), output_dir=out_dir,
                       store=panel.store)
     panel.refresh()
-    panel.select_row(_shown(panel).index(str(path)))
+    panel.select_row(shown(panel).index(str(path)))
     text = panel.details.text.toPlainText()
     assert "η (DDIM)" in text
     assert "DDPM variance" not in text and "Classifier scale" not in text and "Classifier target" not in text
-    panel.select_row(_shown(panel).index(next(p for p in _shown(panel) if "a_red_circle" in p)))
+    panel.select_row(shown(panel).index(next(p for p in shown(panel) if "a_red_circle" in p)))
     assert "η (DDIM)" not in panel.details.text.toPlainText()  # DPM++ 2M Karras takes no η
 
 
@@ -200,7 +183,7 @@ def test_details_name_the_tool_and_what_has_no_control_here(panel, qtbot, out_di
     path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(FOREIGN / name, path)
     panel.show_new(panel.store.add_file(path), path)
-    panel.select_row(_shown(panel).index(str(path)))
+    panel.select_row(shown(panel).index(str(path)))
     text = panel.details.text.toPlainText()
     assert f"Made by {maker}" in " ".join(text.split())
     assert "No control here" in text and "no control here" not in text.split("No control here", 1)[0]
@@ -217,7 +200,7 @@ def test_use_these_settings_on_a_foreign_image_says_what_is_not_restored(panel, 
     path.parent.mkdir(parents=True)
     Image.new("RGB", (64, 64)).save(path, pnginfo=info)
     panel.show_new(panel.store.add_file(path), path)
-    panel.select_row(_shown(panel).index(str(path)))
+    panel.select_row(shown(panel).index(str(path)))
     with qtbot.waitSignal(panel.not_restored, timeout=1_000) as said, qtbot.waitSignal(panel.use_settings, timeout=1_000):
         panel.use_button.click()
     assert "lighthouse.png" in said.args[0] and "Clip skip: 2" in said.args[0] and "Face restoration: CodeFormer" in said.args[0]
@@ -232,5 +215,5 @@ def test_details_of_an_image_with_problems_show_them(panel, qtbot, out_dir):
     path.parent.mkdir(parents=True)
     Image.new("RGB", (64, 64)).save(path, pnginfo=info)
     panel.show_new(panel.store.add_file(path), path)
-    panel.select_row(_shown(panel).index(str(path)))
+    panel.select_row(shown(panel).index(str(path)))
     assert "sd-metadata" in panel.details.text.toPlainText()
