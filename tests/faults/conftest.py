@@ -19,16 +19,14 @@ from typing import Any
 
 import pytest
 
+from tests.qt_noise import ignore_offscreen_noise
+
 REPO = Path(__file__).resolve().parents[2]
 SHAPES = REPO / "models" / "shapes"
-OFFSCREEN_NOISE = "This plugin does not support propagateSizeHints"
 
 
 def pytest_collection_modifyitems(items):
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.qt_log_ignore(OFFSCREEN_NOISE))
+    ignore_offscreen_noise(items, Path(__file__).parent)
 
 
 def model_copy(destination: Path, source: Path = SHAPES) -> Path:

@@ -19,11 +19,12 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from desktop_app.gallery.store import GalleryStore  # noqa: E402
 from desktop_app.gui.gallery import GalleryPanel  # noqa: E402
 from desktop_app.gui.gallery.export_dialog import ExportDialog  # noqa: E402
+from tests.qt_noise import OFFSCREEN_NOISE  # noqa: E402
 
 from .conftest import make_request, save_image, shown, tiny_image  # noqa: E402
 
 # The offscreen platform cannot resize native windows to size hints (the dialogs); it says so.
-pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_NOISE)
 FOREIGN = Path(__file__).resolve().parents[3] / "shared" / "interop" / "foreign"
 
 

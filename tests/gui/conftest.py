@@ -13,16 +13,11 @@ from types import SimpleNamespace
 import pytest
 
 from desktop_app.core.settings import Settings
-
-# The offscreen platform cannot resize native windows to size hints; it says so once per dock.
-OFFSCREEN_NOISE = "This plugin does not support propagateSizeHints"
+from tests.qt_noise import ignore_offscreen_noise
 
 
 def pytest_collection_modifyitems(items):
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.qt_log_ignore(OFFSCREEN_NOISE))
+    ignore_offscreen_noise(items, Path(__file__).parent)
 
 
 @pytest.fixture(autouse=True)

@@ -47,10 +47,13 @@ def test_cancel_mid_run_ends_cancelled_without_an_image(qtbot, make_window, sett
     window.bridge.image_ready.connect(lambda *args: images.append(args))
     window.panel.scheduler.setCurrentText("DDIM")  # runs the 900 steps asked for
     window.panel.prompt.setPlainText("a blue square")
-    with qtbot.waitSignal(window.bridge.progress, timeout=LONG, check_params_cb=lambda job, step, *_: step >= 2):
-        (job_id,) = window.generate()
-    cancelled = []  # a plain connection: a second waitSignal right after the first once got the progress signal's arguments
+    # plain connections, not waitSignal: a blocker left on the still-emitting progress signal was
+    # once called after its test had moved on (the next blocker got progress's arguments; once a crash)
+    steps, cancelled = [], []
+    window.bridge.progress.connect(lambda job, step, *_: steps.append(step))
     window.bridge.job_cancelled.connect(cancelled.append)
+    (job_id,) = window.generate()
+    qtbot.waitUntil(lambda: bool(steps) and steps[-1] >= 2, timeout=LONG)
     qtbot.keyClick(window, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: bool(cancelled), timeout=LONG)
     assert cancelled == [job_id]
