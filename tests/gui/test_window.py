@@ -153,8 +153,10 @@ def test_an_unusable_device_fails_jobs_with_a_message(qtbot, make_window, settin
 def test_closing_mid_run_stops_the_engine_thread(qtbot, make_window, settings):
     window = make_window(settings, steps=900, real=True)
     window.panel.prompt.setPlainText("a blue square")
-    with qtbot.waitSignal(window.bridge.progress, timeout=LONG):
-        window.generate()
+    steps = []  # a plain connection: no waitSignal blocker left on the still-emitting progress signal
+    window.bridge.progress.connect(lambda job, step, *_: steps.append(step))
+    window.generate()
+    qtbot.waitUntil(lambda: bool(steps), timeout=LONG)
     window.close()
     assert not window.bridge.isRunning()
     assert running_bridges() == []
