@@ -198,8 +198,7 @@ class MainWindow(QMainWindow):
         scroll.setWidgetResizable(True)
         self.source_dock = self._dock("Image to image · second pass", "source", scroll, Qt.DockWidgetArea.LeftDockWidgetArea)
         # one dock's tab beside the parameters: stacked, each would get half a laptop's height
-        self.tabifyDockWidget(self.parameters_dock, self.source_dock)
-        self.parameters_dock.raise_()
+        self.tabifyDockWidget(self.parameters_dock, self.source_dock)  # Parameters is raised in _default_dock_sizes
         self.queue = JobQueueView()
         self.queue_dock = self._dock("Queue", "queue", self.queue, Qt.DockWidgetArea.RightDockWidgetArea)
         self.schedule_plot = NoiseSchedulePlot()
